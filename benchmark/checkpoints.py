@@ -1,0 +1,81 @@
+"""Encoder checkpoints: a folder with ``model.safetensors`` and ``config.json``.
+
+``config.json`` holds ``format`` (=1), ``encoder`` (registered name), ``encoder_version``,
+``num_classes``, ``config`` (what :meth:`Encoder.build` received), ``categories`` and free-form
+``meta`` (the run that produced it, epoch, valid metrics). Folders are written to a temporary
+sibling and renamed, so a checkpoint is either complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from benchmark.errors import BenchError
+
+FORMAT = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def save_checkpoint(folder: str | Path, encoder_name: str, encoder_version: str, module: torch.nn.Module,
+                    config: dict[str, Any], categories: list[str], meta: dict[str, Any] | None = None) -> Path:
+    """Write ``module``'s weights and config to ``folder`` atomically (replacing an old one)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+        save_file(state, tmp / WEIGHTS)
+        info = {"format": FORMAT, "encoder": encoder_name, "encoder_version": encoder_version,
+                "num_classes": int(getattr(module, "num_classes", len(categories))), "config": config,
+                "categories": list(categories), "meta": meta or {}}
+        (tmp / CONFIG).write_text(json.dumps(info, indent=2, sort_keys=True))
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a checkpoint folder, with a clear error when it is not one."""
+    folder = Path(folder)
+    path = folder / CONFIG
+    if not (path.is_file() and (folder / WEIGHTS).is_file()):
+        raise BenchError(f"{folder} is not a checkpoint folder (expected {CONFIG} and {WEIGHTS} in it)")
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"{path}: not valid JSON ({exc}); re-create the checkpoint") from exc
+    if info.get("format") != FORMAT:
+        raise BenchError(f"{path}: unsupported checkpoint format {info.get('format')!r} (expected {FORMAT})")
+    return info
+
+
+def load_checkpoint(folder: str | Path, encoder_cls, map_location: str | torch.device = "cpu"):
+    """Build ``encoder_cls`` from the folder's config and load its weights; returns ``(module, info)``."""
+    info = read_checkpoint_config(folder)
+    if info["encoder"] != encoder_cls.name:
+        raise BenchError(f"{folder} holds encoder {info['encoder']!r}, not {encoder_cls.name!r}")
+    module = encoder_cls.build(info["num_classes"], info["config"])
+    state = load_file(str(Path(folder) / WEIGHTS), device=str(map_location))
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise BenchError(f"{folder}: weights do not fit encoder {encoder_cls.name!r} "
+                         f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
+    return module.to(map_location), info

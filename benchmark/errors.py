@@ -1,0 +1,27 @@
+"""Errors the CLI reports as one clear line (no traceback)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class BenchError(Exception):
+    """A user-facing error: the message says what is wrong and what to do."""
+
+
+class PluginError(BenchError):
+    """A plugin misbehaved (name clash, wrong registration, bad return value)."""
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], hint: str = "") -> BenchError:
+    """``unknown encoder 'vit_tiny'; did you mean: stroke_vit_tiny?`` with the close names."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    close += [k for k in known if name and name in k and k not in close][: 3 - len(close)]
+    msg = f"unknown {kind} {name!r}"
+    if close:
+        msg += f"; did you mean: {', '.join(close)}?"
+    else:
+        msg += f"; known {kind}s: {', '.join(known) or '(none)'}"
+    return BenchError(msg + (f" {hint}" if hint else ""))

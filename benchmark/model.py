@@ -1,0 +1,39 @@
+"""Base class of the torch module an :class:`benchmark.Encoder` builds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from benchmark.batch import StrokeBatch
+
+
+class EncoderModule(nn.Module):
+    """A sketch classifier: ``module(batch) -> logits`` of shape ``(B, num_classes)``.
+
+    Stroke location inversion calls :meth:`prepare_sli` once per batch and then
+    :meth:`forward_sli` at every optimisation step; override both to cache work that does not
+    depend on stroke locations (e.g. stroke shape embeddings). The defaults simply re-run
+    :meth:`forward` with the new locations.
+    """
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.num_classes = int(num_classes)
+
+    def forward(self, batch: StrokeBatch) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def prepare_sli(self, batch: StrokeBatch) -> Any:
+        """Location-independent state for :meth:`forward_sli` (default: the batch itself)."""
+        return batch
+
+    def forward_sli(self, prepared: Any, locations: torch.Tensor) -> torch.Tensor:
+        """Logits for the prepared batch with stroke start points ``locations`` ``(B, S, 2)``."""
+        return self(prepared.replace(locations=locations))
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters (each shared tensor counted once)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
