@@ -72,7 +72,9 @@ def load_checkpoint(folder: str | Path, encoder_cls, map_location: str | torch.d
     info = read_checkpoint_config(folder)
     if info["encoder"] != encoder_cls.name:
         raise BenchError(f"{folder} holds encoder {info['encoder']!r}, not {encoder_cls.name!r}")
-    module = encoder_cls.build(info["num_classes"], info["config"])
+    # keys that only choose initial weights (e.g. a pretrained backbone) are moot: the weights follow
+    config = {**info["config"], **dict.fromkeys(getattr(encoder_cls, "init_only", ()) & info["config"].keys())}
+    module = encoder_cls.build(info["num_classes"], config)
     state = load_file(str(Path(folder) / WEIGHTS), device=str(map_location))
     missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:

@@ -118,6 +118,9 @@ class Task(_Registered):
 
     metrics: ClassVar[dict[str, Metric]] = {}
     requires: ClassVar[frozenset[str]] = frozenset()
+    #: True when the task needs a trained classifier: the runner passes ``--checkpoint`` or the
+    #: newest matching ``recognition`` checkpoint as ``ctx.checkpoint`` (training one first if none).
+    requires_trained: ClassVar[bool] = False
 
     def run(self, ctx: "RunContext") -> TaskResult:
         """Do the work for ``ctx.encoder`` on ``ctx.data`` and return the metrics."""

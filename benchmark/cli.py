@@ -1,0 +1,163 @@
+"""The ``bench`` command line. ``bench --help`` lists the commands."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from benchmark import __version__
+from benchmark.errors import BenchError
+
+DEFAULT_TASK = "recognition"
+DEFAULT_ENCODER = "stroke_vit_tiny"
+DEFAULT_DATA = "demo"
+DEFAULT_RESULTS = "results"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="sketchxai-bench: XAI benchmarks on human sketches.")
+    parser.add_argument("--version", action="version", version=f"sketchxai-bench {__version__}")
+    parser.add_argument("--plugin", action="append", default=[], metavar="PATH",
+                        help="load a one-file plugin (a .py path or module name); repeatable")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ls = sub.add_parser("list", help="list registered encoders, tasks, datasets or plugins")
+    ls.add_argument("what", choices=["encoders", "tasks", "datasets", "plugins"])
+    ls.add_argument("pattern", nargs="?", default="*", help="shell-style filter on names, e.g. '*vit*'")
+    ls.add_argument("--json", action="store_true", help="print JSON on stdout")
+    ls.set_defaults(func=cmd_list)
+
+    rn = sub.add_parser("run", help="run tasks on encoders and write one run record per pair")
+    rn.add_argument("--task", action="append", help=f"task name; repeatable (default {DEFAULT_TASK})")
+    rn.add_argument("--encoder", action="append", help=f"encoder name; repeatable (default {DEFAULT_ENCODER})")
+    rn.add_argument("--data", default=DEFAULT_DATA, help=f"dataset name or prepared .h5 path (default {DEFAULT_DATA})")
+    rn.add_argument("--nproc", type=int, default=1, help="local worker processes (torch.distributed)")
+    rn.add_argument("--seed", type=int, default=0)
+    rn.add_argument("--results", default=DEFAULT_RESULTS, help="results folder; records go to RESULTS/runs/")
+    rn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a setting: task.epochs=3, encoder.depth=6, data.max_strokes=64 "
+                         "(a bare key goes to the first of task, encoder, data that has it)")
+    rn.add_argument("--checkpoint", help="trained encoder checkpoint folder (else found in the run records)")
+    rn.add_argument("--resume", action="store_true", help="resume the newest unfinished run with the same config")
+    rn.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    rn.add_argument("--threads", type=int, help="torch threads per process")
+    rn.set_defaults(func=cmd_run)
+
+    for module in ("benchmark.data.cli", "benchmark.leaderboard_cli", "benchmark.perf"):
+        try:
+            add = __import__(module, fromlist=["add_parser"]).add_parser
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        add(sub)
+    return parser
+
+
+def cmd_list(args) -> int:
+    from benchmark.plugins import get_manager
+
+    manager = get_manager()
+    if args.what == "plugins":
+        # collect registrations so registration errors show up as broken plugins too
+        for kind in ("encoder", "task", "dataset"):
+            manager.registry(kind)
+        rows = [p.as_dict() for p in manager.plugins.values()]
+        rows = [r for r in rows if fnmatch.fnmatch(r["name"], args.pattern)]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        _table(["plugin", "source", "version", "status", "registers / error"],
+               [[r["name"], r["source"], r["version"], r["status"],
+                 r["error"] or ", ".join(r["registered"]) or "-"] for r in rows])
+        return 0
+    kind = args.what[:-1]
+    rows = []
+    for name, entry in sorted(manager.registry(kind).items()):
+        if not fnmatch.fnmatch(name, args.pattern):
+            continue
+        cls = entry.cls
+        row = {"name": name, "plugin": entry.plugin, "plugin_version": entry.plugin_version,
+               "version": cls.version, "description": cls.summary(), "defaults": cls.defaults}
+        if kind == "encoder":
+            row["capabilities"] = sorted(cls.capabilities)
+        elif kind == "task":
+            row["requires"] = sorted(cls.requires)
+            row["metrics"] = {m: {"higher_is_better": s.higher_is_better, "description": s.description}
+                              for m, s in cls.metrics.items()}
+        else:
+            row["synthetic"] = cls.synthetic
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    extra = {"encoder": ("capabilities", lambda r: ", ".join(r["capabilities"]) or "-"),
+             "task": ("requires", lambda r: ", ".join(r["requires"]) or "-"),
+             "dataset": ("synthetic", lambda r: "yes" if r["synthetic"] else "no")}[kind]
+    _table([kind, "plugin", "version", extra[0], "description"],
+           [[r["name"], r["plugin"], r["version"], extra[1](r), r["description"]] for r in rows])
+    broken = [p for p in manager.plugins.values() if p.error]
+    if broken:
+        print(f"{len(broken)} plugin(s) broken: {', '.join(p.name for p in broken)} (see `bench list plugins`)",
+              file=sys.stderr)
+    return 0
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*header, box=None, pad_edge=False, highlight=False)
+    for row in rows:
+        table.add_row(*[str(c) for c in row])
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+def cmd_run(args) -> int:
+    from benchmark import runner
+
+    specs = runner.plan(args.task or [DEFAULT_TASK], args.encoder or [DEFAULT_ENCODER], args.data, args.seed,
+                        args.results, args.overrides, args.checkpoint, args.resume)
+    if args.nproc < 1:
+        raise BenchError("--nproc must be at least 1")
+    records = runner.run(specs, nproc=args.nproc, plugin_files=tuple(args.plugin), device=args.device,
+                         threads=args.threads)
+    for record in records:
+        metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in record["metrics"].items())
+        print(f"{record['run_id']}: {metrics}")
+        print(f"  record: {os.path.join(args.results, 'runs', record['run_id'] + '.json')}")
+    return 0
+
+
+def _fmt(metric: dict) -> str:
+    value = metric.get("value")
+    if value is None:
+        return "n/a"
+    text = f"{value:.4g}"
+    if metric.get("ci_low") is not None:
+        text += f" [{metric['ci_low']:.4g}, {metric['ci_high']:.4g}]"
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from benchmark.plugins import configure
+
+    configure(tuple(args.plugin))
+    try:
+        return int(args.func(args) or 0)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Throughput of the baseline encoders on synthetic sketches (CPU, 2 threads by default).
+
+``python -m benchmark.perf_baselines`` prints sketches per second for training (forward, cross
+entropy, backward), evaluation (forward without gradients, eval mode) and one stroke location
+inversion step (eval mode, gradient with respect to stroke start locations only), plus the
+rasteriser alone. The sketches are synthetic (smooth random strokes), not drawn by people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+
+def synthetic_sketches(n: int, rng: np.random.Generator, strokes: tuple[int, int] = (3, 7),
+                       points: tuple[int, int] = (10, 20)) -> list[np.ndarray]:
+    """``n`` sketches of smooth random strokes (a few strokes of 10-20 points by default),
+    normalised like the reference: the longer side of the bounding box spans [-0.74, 0.74]."""
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.integers(strokes[0], strokes[1] + 1)):
+            k = int(rng.integers(points[0], points[1] + 1))
+            heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.3, k))
+            steps = np.stack([np.cos(heading), np.sin(heading)], 1) * rng.uniform(0.02, 0.08)
+            xy = rng.uniform(-1, 1, 2) + np.cumsum(steps, 0)
+            part = np.zeros((k, 3), np.float32)
+            part[:, :2], part[-1, 2] = xy, 1
+            parts.append(part)
+        sketch = np.concatenate(parts)
+        lo, hi = sketch[:, :2].min(0), sketch[:, :2].max(0)
+        sketch[:, :2] = (sketch[:, :2] - (lo + hi) / 2) / (hi - lo).max() * 1.48
+        out.append(sketch)
+    return out
+
+
+def _rate(fn, batch_size: int, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return batch_size / statistics.median(times)
+
+
+def measure(batch_size: int = 100, num_classes: int = 345, repeats: int = 3, threads: int = 2,
+            seed: int = 0) -> dict[str, dict[str, Any]]:
+    """``{name: {"params", "train", "eval", "sli"}}`` (rates in sketches/s) for every baseline, and
+    ``"rasterise_64"`` (``"eval"``: forward, ``"sli"``: forward and backward) for the rasteriser."""
+    import torch
+    import torch.nn.functional as F
+
+    from benchmark.batch import collate
+    from encoders.baselines import ENCODERS
+    from encoders.baselines.rasterise import render
+
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    batch = collate(synthetic_sketches(batch_size, rng), rng.integers(0, num_classes, batch_size))
+    results: dict[str, dict[str, Any]] = {}
+
+    def raster_fwd():
+        with torch.no_grad():
+            render(batch)
+
+    def raster_bwd():
+        loc = batch.locations.clone().requires_grad_()
+        render(batch, loc).sum().backward()
+
+    results["rasterise_64"] = {"params": 0, "train": None, "eval": _rate(raster_fwd, batch_size, repeats),
+                               "sli": _rate(raster_bwd, batch_size, repeats)}
+    for cls in ENCODERS:
+        torch.manual_seed(seed)
+        model = cls.build(num_classes, dict(cls.defaults))
+
+        def train():
+            model.train()
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(batch), batch.labels).backward()
+
+        def evaluate():
+            model.eval()
+            with torch.no_grad():
+                model(batch)
+
+        def sli_step():
+            model.eval()
+            loc = batch.locations.clone().requires_grad_()
+            loss = F.cross_entropy(model.forward_sli(prepared, loc), batch.labels)
+            torch.autograd.grad(loss, loc)
+
+        prepared = model.prepare_sli(batch)
+        results[cls.name] = {"params": model.num_parameters(), "train": _rate(train, batch_size, repeats),
+                             "eval": _rate(evaluate, batch_size, repeats),
+                             "sli": _rate(sli_step, batch_size, repeats)}
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--classes", type=int, default=345)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    results = measure(args.batch_size, args.classes, args.repeats, args.threads)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"baseline throughput, sketches/s (batch {args.batch_size}, {args.threads} threads, "
+                        f"{args.classes} classes, synthetic sketches)")
+    for col in ("encoder", "params", "train", "eval", "SLI step"):
+        table.add_column(col, justify="left" if col == "encoder" else "right")
+    for name, r in results.items():
+        table.add_row(name, f"{r['params']:,}", *("-" if r[k] is None else f"{r[k]:,.0f}"
+                                                   for k in ("train", "eval", "sli")))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Confidence intervals for task metrics (95% by default)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.contracts import MetricValue
+
+
+def proportion(successes: np.ndarray, confidence: float = 0.95) -> MetricValue:
+    """Mean of 0/1 outcomes with a Wilson score interval."""
+    from scipy.stats import binomtest
+
+    successes = np.asarray(successes, dtype=bool)
+    n, k = len(successes), int(successes.sum())
+    if n == 0:
+        return MetricValue(float("nan"), n=0)
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return MetricValue(k / n, float(ci.low), float(ci.high), n)
+
+
+def mean(values: np.ndarray, confidence: float = 0.95, seed: int = 0, resamples: int = 2000) -> MetricValue:
+    """Mean of per-sketch values (NaN ignored) with a percentile bootstrap interval (seeded)."""
+    from scipy.stats import bootstrap
+
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    n = len(values)
+    if n == 0:
+        return MetricValue(float("nan"), n=0)
+    if n == 1 or np.all(values == values[0]):
+        return MetricValue(float(values.mean()), float(values.mean()), float(values.mean()), n)
+    res = bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=resamples,
+                    method="percentile", rng=np.random.default_rng(seed), vectorized=True)
+    return MetricValue(float(values.mean()), float(res.confidence_interval.low),
+                       float(res.confidence_interval.high), n)

@@ -1,0 +1,231 @@
+"""Training and evaluation loops of the ``recognition`` task (torch; imported only to run)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchmark import distributed, stats
+from benchmark.checkpoints import save_checkpoint
+from benchmark.contracts import TaskResult
+from benchmark.errors import BenchError
+from benchmark.progress import bar
+from benchmark.records import atomic_write_text
+
+CHECKPOINT = "checkpoint"
+PER_SKETCH = "per_sketch.jsonl"
+
+
+def run_recognition(ctx) -> TaskResult:
+    cfg = ctx.task_config
+    timings: dict[str, float] = {}
+    extra: dict = {}
+    if ctx.checkpoint is not None:
+        model = ctx.load_encoder(ctx.checkpoint)
+        checkpoint_dir = Path(ctx.checkpoint)
+        valid_top1 = None
+        train_rate = None
+        ctx.say(f"evaluating checkpoint {checkpoint_dir} (no training)")
+    else:
+        model, checkpoint_dir, valid_top1, train_rate, extra = train(ctx)
+        timings["train_s"] = extra.pop("train_s")
+    extra["parameters"] = model.num_parameters()
+
+    started = time.perf_counter()
+    out = evaluate(ctx, model, cfg["test_split"], cfg["eval_batch_size"], "test")
+    eval_s = time.perf_counter() - started
+    timings["eval_s"] = round(eval_s, 3)
+    if not ctx.dist.is_main:
+        return TaskResult(metrics={})
+    labels = out["labels"]
+    logits = out["logits"]
+    top1 = logits.argmax(1) == labels
+    k = min(5, logits.shape[1])
+    topk = (np.argsort(-logits, axis=1, kind="stable")[:, :k] == labels[:, None]).any(1)
+    loss = _cross_entropy(logits, labels)
+    metrics = {"top1": stats.proportion(top1), "top5": stats.proportion(topk),
+               "test_loss": stats.mean(loss, seed=ctx.seed),
+               "eval_sketches_per_s": len(labels) / eval_s}
+    if valid_top1 is not None:
+        metrics["valid_top1"] = valid_top1
+    if train_rate is not None:
+        metrics["train_sketches_per_s"] = train_rate
+    artifacts = {"per_sketch": PER_SKETCH}
+    if checkpoint_dir.is_relative_to(ctx.run_dir):
+        artifacts["checkpoint"] = str(checkpoint_dir.relative_to(ctx.run_dir))
+    _write_per_sketch(ctx, out, top1, topk)
+    extra["timings"] = timings
+    return TaskResult(metrics=metrics, artifacts=artifacts, extra=extra)
+
+
+def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    t = torch.from_numpy(logits).double()
+    return F.cross_entropy(t, torch.from_numpy(labels), reduction="none").numpy()
+
+
+def _write_per_sketch(ctx, out, top1, topk) -> None:
+    split = ctx.data.split(ctx.task_config["test_split"])
+    probs = torch.from_numpy(out["logits"]).double().softmax(1).numpy()
+    lines = []
+    for row, idx in enumerate(out["index"]):
+        label = int(out["labels"][row])
+        key = split.key_ids[idx] if getattr(split, "key_ids", None) is not None else None
+        lines.append(json.dumps({"index": int(idx), "key_id": None if key is None else str(key), "label": label,
+                                 "pred": int(out["logits"][row].argmax()), "correct": bool(top1[row]),
+                                 "top5": bool(topk[row]), "p_true": round(float(probs[row, label]), 6)}))
+    atomic_write_text(ctx.run_dir / PER_SKETCH, "\n".join(lines) + "\n")
+
+
+@torch.no_grad()
+def evaluate(ctx, model, split: str, batch_size: int, label: str) -> dict[str, np.ndarray] | None:
+    """Logits and labels of every sketch of ``split`` (exact over ranks), on rank 0."""
+    model.eval()
+    indices, logits, labels = [], [], []
+    n = len(ctx.data.split(split))
+    with bar(ctx.dist.rank) as progress:
+        job = progress.add_task(f"{label} ({split})", total=n)
+        for batch in ctx.eval_batches(split, batch_size):
+            logits.append(model(batch).float().cpu().numpy())
+            labels.append(batch.labels.cpu().numpy())
+            indices.append(batch.index.cpu().numpy())
+            progress.advance(job, batch.size * ctx.dist.world_size)
+    if not indices:
+        raise BenchError(f"split {split!r} of dataset {ctx.data.name!r} is empty")
+    return ctx.gather(np.concatenate(indices), {"logits": np.concatenate(logits), "labels": np.concatenate(labels)})
+
+
+def _schedule(cfg, total_steps: int):
+    warmup = int(cfg["warmup_fraction"] * total_steps)
+    kind = cfg["schedule"]
+    if kind not in ("cosine", "constant"):
+        raise BenchError(f"task.schedule={kind!r}: expected 'cosine' or 'constant'")
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if kind == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def train(ctx):
+    """Train with AdamW and a cosine schedule, keeping the epoch best on valid; resumable."""
+    cfg = ctx.task_config
+    model = ctx.build_encoder()
+    net = model
+    if ctx.dist.distributed:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    n_train = len(ctx.data.split("train"))
+    steps_per_epoch = len(distributed.epoch_batches(n_train, cfg["batch_size"], ctx.seed, 0))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, steps_per_epoch * cfg["epochs"]))
+    best = {"valid_top1": -1.0, "epoch": -1}
+    start_epoch, train_s, seen = 0, 0.0, 0
+    checkpoint_dir = ctx.run_dir / CHECKPOINT
+    state = _load_state(ctx) if ctx.spec.resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        best, start_epoch, train_s, seen = state["best"], state["epoch"] + 1, state["train_s"], state["seen"]
+        ctx.say(f"resuming after epoch {state['epoch'] + 1} of {cfg['epochs']}")
+    for epoch in range(start_epoch, cfg["epochs"]):
+        net.train()
+        started = time.perf_counter()
+        total_loss, count = 0.0, 0
+        with bar(ctx.dist.rank) as progress:
+            job = progress.add_task(f"epoch {epoch + 1}/{cfg['epochs']}", total=steps_per_epoch)
+            for batch, global_size in ctx.train_batches("train", cfg["batch_size"], epoch, cfg["bucket_batches"]):
+                logits = net(batch)
+                loss_sum = F.cross_entropy(logits, batch.labels, reduction="sum")
+                # DDP averages gradients over ranks: this scaling makes them the global batch's mean
+                loss = loss_sum * ctx.dist.world_size / global_size
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total_loss += loss_sum.item()
+                count += batch.size
+                progress.advance(job)
+        epoch_s = time.perf_counter() - started
+        train_s += epoch_s
+        totals = distributed.all_reduce_sum(ctx.dist, np.array([total_loss, count]))
+        seen += int(totals[1])
+        valid = evaluate(ctx, model, cfg["valid_split"], cfg["eval_batch_size"], "valid")
+        improved = False
+        if ctx.dist.is_main:
+            valid_top1 = float((valid["logits"].argmax(1) == valid["labels"]).mean())
+            improved = valid_top1 > best["valid_top1"]
+            if improved:
+                best = {"valid_top1": valid_top1, "epoch": epoch}
+                save_checkpoint(checkpoint_dir, ctx.encoder_cls.name, ctx.encoder_cls.version, model,
+                                ctx.encoder_config, ctx.data.categories,
+                                {"run_id": ctx.spec.run_id, "epoch": epoch, "valid_top1": valid_top1,
+                                 "selected_on": cfg["valid_split"]})
+            ctx.log_metrics({"epoch": epoch + 1, "train_loss": totals[0] / max(totals[1], 1),
+                             "valid_top1": valid_top1, "lr": scheduler.get_last_lr()[0],
+                             "epoch_s": epoch_s}, step=epoch)
+            ctx.say(f"epoch {epoch + 1}/{cfg['epochs']}: train loss {totals[0] / max(totals[1], 1):.4f}, "
+                    f"valid top-1 {valid_top1:.4f}{' (best)' if improved else ''}, {epoch_s:.1f}s")
+        best = distributed.broadcast_object(ctx.dist, best)
+        _save_state(ctx, model, optimizer, scheduler, best, epoch, train_s, seen)
+    distributed.barrier(ctx.dist)
+    if best["epoch"] < 0:
+        raise BenchError("training ran no epoch (task.epochs must be at least 1)")
+    best_model = ctx.load_encoder(checkpoint_dir)
+    _drop_state(ctx)
+    extra = {"best_epoch": best["epoch"] + 1, "epochs": cfg["epochs"], "train_s": round(train_s, 3),
+             "train_samples_seen": seen}
+    return best_model, checkpoint_dir, best["valid_top1"], seen / train_s if train_s else None, extra
+
+
+def _state_file(ctx, name: str) -> Path:
+    return ctx.state_dir / name
+
+
+def _save_state(ctx, model, optimizer, scheduler, best, epoch, train_s, seen) -> None:
+    """Everything needed to continue after ``epoch``: weights, optimiser, schedule, RNG (per rank)."""
+    if ctx.dist.is_main:
+        ctx.state_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "best": best, "epoch": epoch,
+                            "train_s": train_s, "seen": seen}, _state_file(ctx, "train.pt"))
+    distributed.barrier(ctx.dist)
+    _atomic_torch_save(torch.get_rng_state(), _state_file(ctx, f"rng-rank{ctx.dist.rank}.pt"))
+    distributed.barrier(ctx.dist)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _load_state(ctx):
+    path = _state_file(ctx, "train.pt")
+    rng = _state_file(ctx, f"rng-rank{ctx.dist.rank}.pt")
+    if not (path.is_file() and rng.is_file()):
+        return None
+    state = torch.load(path, map_location=ctx.device, weights_only=False)
+    state["rng"] = torch.load(rng, weights_only=False)
+    return state
+
+
+def _drop_state(ctx) -> None:
+    distributed.barrier(ctx.dist)
+    if ctx.dist.is_main:
+        import shutil
+
+        shutil.rmtree(ctx.state_dir, ignore_errors=True)
