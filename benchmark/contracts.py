@@ -53,6 +53,9 @@ class Encoder(_Registered):
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: Config keys that only choose initial weights (e.g. a pretrained backbone id): loading a
+    #: checkpoint builds with them set to ``None``, since the stored weights replace them.
+    init_only: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def build(cls, num_classes: int, config: dict[str, Any]) -> "EncoderModule":

@@ -1,0 +1,122 @@
+"""End-to-end runs through the CLI: lifecycle hooks, exact multi-process evaluation, resume, failures."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY_PLUGIN, run_bench
+
+PLUGINS = ROOT / "tests" / "plugins"
+EXAMPLE_DIR = ROOT / "plugins" / "sketchxai-bench-stroke-bag"
+LOGGER = str(PLUGINS / "lifecycle_logger.py")
+FAST = ["--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=3"]
+
+
+def bench(*args, env=None):
+    """The CLI with the tiny dataset, the example encoder (by module name) and the hook logger."""
+    env = {"PYTHONPATH": f"{ROOT}:{EXAMPLE_DIR}", **(env or {})}
+    return run_bench("--plugin", str(TINY_PLUGIN), "--plugin", "bench_stroke_bag", "--plugin", LOGGER, *args, env=env)
+
+
+def records_in(results: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*.json"))]
+
+
+def per_sketch(record: dict, results: Path) -> list[dict]:
+    text = (results / "runs" / record["artifacts"]["per_sketch"]).read_text()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One recognition run of the example encoder on the tiny dataset, with its hook log."""
+    results = tmp_path_factory.mktemp("results")
+    log = results / "hooks.jsonl"
+    done = bench("run", *FAST, "--results", str(results), "--seed", "3", env={"BENCH_TEST_HOOK_LOG": str(log)})
+    assert done.returncode == 0, done.stderr
+    (record,) = records_in(results)
+    return results, record, [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_record_describes_the_run(trained):
+    results, record, _ = trained
+    assert record["task"]["name"] == "recognition" and record["encoder"]["name"] == "stroke_bag"
+    assert record["seed"] == 3 and record["world_size"] == 1
+    assert record["config"]["task"]["epochs"] == 3 and record["config"]["encoder"]["hidden"] == 128
+    assert record["dataset"]["splits"] == {"train": 96, "valid": 24, "test": 28}
+    assert record["dataset"]["synthetic"] is True and any("synthetic" in n for n in record["notes"])
+    assert record["encoder"]["parameters"] > 0
+    assert 0 <= record["metrics"]["top1"]["ci_low"] <= record["metrics"]["top1"]["value"] <= 1
+    assert record["metrics"]["top1"]["higher_is_better"] is True
+    assert record["metrics"]["test_loss"]["higher_is_better"] is False
+    assert (results / "runs" / record["artifacts"]["checkpoint"] / "model.safetensors").is_file()
+    assert len(per_sketch(record, results)) == 28
+    assert not (results / "runs" / record["run_id"] / "state").exists()
+    assert record["versions"]["torch"] and record["host"]["cpu_count"]
+
+
+def test_lifecycle_hooks_are_called_in_order(trained):
+    _, record, events = trained
+    kinds = [e["event"] for e in events]
+    assert kinds == ["started", "metrics", "metrics", "metrics", "finished"]
+    assert [e["step"] for e in events if e["event"] == "metrics"] == [0, 1, 2]
+    assert {e["run_id"] for e in events} == {record["run_id"]}
+    assert events[-1]["record_run_id"] == record["run_id"]
+
+
+def test_multi_process_evaluation_is_exact(trained, tmp_path):
+    results, record, _ = trained
+    checkpoint = str(results / "runs" / record["artifacts"]["checkpoint"])
+    outputs = {}
+    for nproc in (1, 2, 3):
+        out = tmp_path / f"n{nproc}"
+        done = bench("run", *FAST, "--checkpoint", checkpoint, "--nproc", str(nproc), "--results", str(out))
+        assert done.returncode == 0, done.stderr
+        (rec,) = records_in(out)
+        assert rec["world_size"] == nproc
+        outputs[nproc] = (per_sketch(rec, out), {k: rec["metrics"][k] for k in ("top1", "top5", "test_loss")})
+    assert outputs[1][0] == outputs[2][0] == outputs[3][0]  # 28 test sketches: not divisible by 3
+    assert outputs[1][1] == outputs[2][1] == outputs[3][1]
+    assert outputs[1][1]["top1"] == record["metrics"]["top1"]
+
+
+def test_interrupted_training_resumes_to_the_same_metrics(trained, tmp_path):
+    _, uninterrupted, _ = trained
+    killed = bench("run", *FAST, "--results", str(tmp_path), "--seed", "3", env={"BENCH_TEST_DIE_AT_EPOCH": "2"})
+    assert killed.returncode == 17
+    assert records_in(tmp_path) == []  # nothing half-written
+    resumed = bench("run", *FAST, "--results", str(tmp_path), "--seed", "3", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch 1 of 3" in resumed.stderr
+    (record,) = records_in(tmp_path)
+    for name in ("top1", "top5", "test_loss", "valid_top1"):
+        assert record["metrics"][name] == uninterrupted["metrics"][name], name
+
+
+@pytest.mark.parametrize("mode, message", [("raise", "worker rank 1 failed: RuntimeError: deliberate failure"),
+                                           ("kill", "worker rank 1 died")])
+def test_a_failing_worker_stops_the_others(mode, message, tmp_path):
+    started = time.monotonic()
+    done = run_bench("--plugin", str(TINY_PLUGIN), "--plugin", str(PLUGINS / "failing_task.py"), "run",
+                     "--task", "fail_on_rank", "--data", "tiny", "--encoder", "stroke_vit_tiny", "--nproc", "2",
+                     "--results", str(tmp_path), env={"BENCH_TEST_FAIL_MODE": mode}, timeout=120)
+    assert time.monotonic() - started < 100
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not list((tmp_path / "runs").glob("*.json"))
+
+
+def test_task_requiring_sli_refuses_an_encoder_without_it(tmp_path):
+    from benchmark import runner
+
+    with pytest.raises(Exception, match="needs encoder capabilities \\['sli'\\]"):
+        runner.plan(["sli_recovery"], ["stroke_vit_tiny_no_location"], "demo", 0, str(tmp_path), [])
+
+
+def test_unknown_setting_suggests_the_close_one(tmp_path):
+    done = bench("run", *FAST, "--set", "epocs=2", "--results", str(tmp_path))
+    assert done.returncode == 2
+    assert "unknown setting 'epocs'; did you mean: epochs" in done.stderr
