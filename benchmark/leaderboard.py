@@ -1,0 +1,373 @@
+"""Leaderboards built from run records only (never from the plugin registry or memory), with pandas.
+
+Which run counts:
+
+* Input: the valid schema-1 records in ``RESULTS/runs/*.json`` and ``RESULTS/*.json``; any other
+  ``.json`` file there is reported on stderr and skipped.
+* A **row** is one encoder (name + plugin) on one dataset (name + checksum) in one *setting*: the
+  encoder version, the encoder config and the data collate settings (``max_strokes``,
+  ``max_points``). Where one encoder has several settings on a dataset, the ``setting`` column names
+  the keys that differ (e.g. ``encoder.depth=6``). Where records of one dataset name have several
+  checksums, the dataset column adds the checksum's first 8 characters: such rows are never compared.
+* **Task versions are never mixed**: for each task only the records of its newest version (natural
+  order of the version strings) count; older ones are reported on stderr and left out.
+* Per row and task, the run with the newest ``finished`` time counts (ties: the larger run id);
+  task settings (e.g. ``task.epochs``) do not make new rows, so a newer run of the same encoder,
+  task and dataset replaces an older one. Superseded runs are counted on stderr.
+* ``--all`` (``show_all=True``) shows every run as its own row (older task versions included), with
+  its run id and task; no significance tests are run then.
+* Rows are sorted by dataset, then by the first metric column (best first, missing last), then by
+  encoder, plugin and setting: a total order, so output is stable. Values keep full precision here;
+  renderers round.
+* Close calls: for each metric with a paired test (:data:`PAIRED_TESTS`), rows of one dataset are
+  ordered by that metric and each adjacent pair whose confidence intervals overlap is tested on the
+  per-sketch outcomes of both runs (:mod:`benchmark.significance`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.config import DATA_DEFAULTS
+from benchmark.errors import BenchError
+from benchmark.records import load_records
+
+
+@dataclass(frozen=True)
+class Column:
+    """One leaderboard column: a task's metric under a short label."""
+
+    task: str
+    metric: str
+    label: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}.{self.metric}"
+
+
+#: The default column set, in display order. A new task's metric is one more line here; with
+#: ``--task T`` a task that has no line shows all of its metrics.
+COLUMNS: tuple[Column, ...] = (
+    Column("recognition", "top1", "top-1"),
+    Column("recognition", "top5", "top-5"),
+    Column("sli_recovery", "fidelity", "SLI fidelity"),
+    Column("sli_recovery", "accuracy_after", "acc. after SLI"),
+    Column("sli_transfer", "success_rate", "SLI transfer"),
+    Column("recognition", "train_sketches_per_s", "train speed"),
+    Column("recognition", "eval_sketches_per_s", "eval speed"),
+    Column("sli_recovery", "sketches_per_s", "SLI recovery speed"),
+    Column("sli_transfer", "sketches_per_s", "SLI transfer speed"),
+)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """How to test two runs of a metric on the same sketches: the per-sketch JSONL artifact, the
+    field holding each sketch's outcome, the test (``mcnemar`` on booleans, ``wilcoxon`` on
+    numbers) and the fields that must agree per sketch for the pairs to be comparable."""
+
+    artifact: str
+    field: str
+    test: str
+    same: tuple[str, ...] = ()
+
+
+#: Metric key -> paired test on per-sketch outcomes.
+PAIRED_TESTS: dict[str, PairedTest] = {
+    "recognition.top1": PairedTest("per_sketch", "correct", "mcnemar"),
+    "sli_recovery.fidelity": PairedTest("per_sketch", "fidelity", "wilcoxon"),
+    "sli_recovery.accuracy_after": PairedTest("per_sketch", "correct_after", "mcnemar"),
+    "sli_transfer.success_rate": PairedTest("per_sketch", "success", "mcnemar", same=("target",)),
+}
+
+ALPHA = 0.05
+ROW_FIELDS = ("encoder", "plugin", "dataset", "setting", "parameters")
+RUN_FIELDS = ("run_id", "task")  # extra row fields with --all
+STATS = ("value", "ci_low", "ci_high", "n", "run")
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """A shown metric column; ``higher_is_better`` comes from the records (``None`` if they disagree)."""
+
+    key: str
+    task: str
+    metric: str
+    label: str
+    higher_is_better: bool | None
+    unit: str
+    description: str
+
+
+@dataclass
+class Leaderboard:
+    """``frame``: one row per leaderboard row, columns :data:`ROW_FIELDS` (plus :data:`RUN_FIELDS`
+    with ``show_all``) and ``"<key> <stat>"`` for each shown column and stat in :data:`STATS`
+    (NaN/None where missing). ``runs``: the counted records by run id, in row order."""
+
+    frame: pd.DataFrame
+    columns: list[ColumnInfo]
+    runs: dict[str, dict[str, Any]]
+    datasets: list[dict[str, Any]]
+    notes: list[str]
+    show_all: bool
+    comparisons: list[Any] = field(default_factory=list)
+
+    @property
+    def row_fields(self) -> list[str]:
+        fields = [f for f in ROW_FIELDS if f != "setting" or self.frame["setting"].ne("").any()]
+        return fields + (list(RUN_FIELDS) if self.show_all else [])
+
+    def cell(self, row: pd.Series, key: str, stat: str = "value") -> Any:
+        """A stat of a metric cell, ``None`` when missing."""
+        value = row[f"{key} {stat}"]
+        return None if value is None or (isinstance(value, float) and value != value) else value
+
+
+def build(results: str | Path, tasks: Iterable[str] = (), datasets: Iterable[str] = (), show_all: bool = False,
+          warn: Callable[[str], None] = lambda text: None) -> Leaderboard:
+    """The leaderboard of the records in ``results`` (see the module docstring for the rules);
+    ``warn`` receives one line per skipped file or left-out run."""
+    results = Path(results)
+    if not results.is_dir():
+        raise BenchError(f"results folder {results} does not exist; produce run records with "
+                         f"`bench run --task recognition --data demo --results {results}`")
+    records, problems = load_records(results)
+    for problem in problems:
+        warn(f"skipped {problem}")
+    records = [r for r in records if _finished_ok(r, warn)]
+    if not records:
+        raise BenchError(f"no run records in {results}/runs/*.json or {results}/*.json; produce some with "
+                         f"`bench run --task recognition --data demo --results {results}`")
+    parameters = _parameters(_runs_frame(records, False))
+    records = _filter(records, list(tasks), list(datasets))
+    if not show_all:
+        records = _newest_task_versions(records, warn)
+    runs = _runs_frame(records, show_all)
+    runs["parameters"] = runs["identity"].map(parameters)
+    chosen = runs.sort_values(["finished", "run_id"], kind="stable").drop_duplicates(["row", "task"], keep="last")
+    if len(chosen) < len(runs):
+        warn(f"{len(runs) - len(chosen)} older run(s) of the same encoder, task and dataset superseded by newer "
+             f"ones (--all shows every run)")
+    by_id = {r["run_id"]: r for r in records}
+    columns = _columns(chosen, by_id, list(tasks), warn)
+    frame = _wide(chosen, by_id, columns, show_all)
+    frame = _sort(frame, columns)
+    order = [rid for _, row in frame.iterrows() for rid in _row_runs(row, columns, chosen)]
+    counted = {rid: by_id[rid] for rid in order}
+    board = Leaderboard(frame=frame.reset_index(drop=True), columns=columns, runs=counted,
+                        datasets=_datasets(counted.values()), notes=sorted({n for r in counted.values()
+                                                                             for n in r["notes"]}),
+                        show_all=show_all)
+    if not show_all:
+        from benchmark.significance import close_calls
+
+        board.comparisons = close_calls(board)
+    return board
+
+
+def _finished_ok(record: dict[str, Any], warn) -> bool:
+    try:
+        record["_finished"] = pd.Timestamp(datetime.datetime.fromisoformat(record["finished"]))
+    except (TypeError, ValueError):
+        warn(f"skipped {record['_path']}: 'finished' is not an ISO-8601 time ({record['finished']!r})")
+        return False
+    if record["_finished"].tzinfo is None:
+        record["_finished"] = record["_finished"].tz_localize("UTC")
+    return True
+
+
+def _filter(records: list[dict], tasks: list[str], datasets: list[str]) -> list[dict]:
+    for wanted, field_, what in ((tasks, "task", "task"), (datasets, "dataset", "dataset")):
+        if not wanted:
+            continue
+        known = sorted({r[field_]["name"] for r in records})
+        missing = [w for w in wanted if w not in known]
+        if missing:
+            raise BenchError(f"no run records for {what} {', '.join(map(repr, missing))}; the records have "
+                             f"{what}s: {', '.join(known)}")
+        records = [r for r in records if r[field_]["name"] in wanted]
+    return records
+
+
+def version_key(version: str) -> tuple:
+    """Natural order of version strings: ``"2" < "10"``, ``"1.2" < "1.10"``."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|[^\d.]+", str(version)))
+
+
+def _newest_task_versions(records: list[dict], warn) -> list[dict]:
+    newest: dict[str, str] = {}
+    for r in records:
+        task, version = r["task"]["name"], str(r["task"]["version"])
+        if task not in newest or version_key(version) > version_key(newest[task]):
+            newest[task] = version
+    kept = [r for r in records if str(r["task"]["version"]) == newest[r["task"]["name"]]]
+    for task in sorted(newest):
+        old = sorted({str(r["task"]["version"]) for r in records if r["task"]["name"] == task} - {newest[task]},
+                     key=version_key)
+        if old:
+            count = sum(1 for r in records if r["task"]["name"] == task and str(r["task"]["version"]) in old)
+            warn(f"left out {count} {task} run(s) of task version {', '.join(old)}: only the newest version "
+                 f"({newest[task]}) is compared (--all shows them)")
+    return kept
+
+
+def setting_facts(record: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs of one encoder on one dataset (name + checksum) different rows."""
+    config = record["config"]
+    facts = {"encoder version": str(record["encoder"]["version"])}
+    facts.update({f"encoder.{k}": v for k, v in sorted((config.get("encoder") or {}).items())})
+    facts.update({f"data.{k}": (config.get("data") or {}).get(k) for k in sorted(DATA_DEFAULTS)})
+    return facts
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _runs_frame(records: list[dict], show_all: bool) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        facts = setting_facts(r)
+        identity = [r["encoder"]["name"], r["encoder"]["plugin"], r["dataset"]["name"], r["dataset"]["checksum"],
+                    facts]
+        rows.append({"run_id": r["run_id"], "task": r["task"]["name"], "task_version": str(r["task"]["version"]),
+                     "encoder": str(r["encoder"]["name"]), "plugin": str(r["encoder"]["plugin"]),
+                     "dataset": str(r["dataset"]["name"]), "checksum": str(r["dataset"]["checksum"]),
+                     "facts": _canonical(facts), "identity": _canonical(identity),
+                     "row": _canonical(identity + ([r["run_id"]] if show_all else [])),
+                     "finished": r["_finished"], "parameters": r["encoder"].get("parameters")})
+    return pd.DataFrame(rows)
+
+
+def _parameters(runs: pd.DataFrame) -> dict[str, int]:
+    """Parameter count per row identity: the newest record of that encoder setting that has one
+    (recognition records it), whichever task is shown."""
+    known = runs[runs["parameters"].notna()].sort_values(["finished", "run_id"], kind="stable")
+    return {identity: int(p) for identity, p in zip(known["identity"], known["parameters"])}
+
+
+def _setting_labels(rows: pd.DataFrame) -> pd.Series:
+    """For each row, the setting keys that differ from the other rows of its (encoder, plugin,
+    dataset), as ``key=value`` text; empty where the encoder has one setting there."""
+    labels = pd.Series("", index=rows.index, dtype=object)
+    for _, group in rows.groupby(["encoder", "plugin", "dataset"], sort=True):
+        facts = {i: json.loads(f) for i, f in group["facts"].items()}
+        if len({_canonical(f) for f in facts.values()}) < 2:
+            continue
+        keys = sorted({k for f in facts.values() for k in f})
+        differing = [k for k in keys if len({_canonical(f.get(k)) for f in facts.values()}) > 1]
+        for i, f in facts.items():
+            labels[i] = ", ".join(f"{k}={_text(f.get(k))}" for k in differing)
+    return labels
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else _canonical(value)
+
+
+def _columns(chosen: pd.DataFrame, by_id: dict, tasks: list[str], warn) -> list[ColumnInfo]:
+    present: dict[str, list[dict]] = {}
+    for rid in chosen["run_id"]:
+        r = by_id[rid]
+        for metric, entry in r["metrics"].items():
+            present.setdefault(f"{r['task']['name']}.{metric}", []).append(entry)
+    wanted = [c for c in COLUMNS if not tasks or c.task in tasks]
+    for task in tasks:
+        if not any(c.task == task for c in COLUMNS):
+            wanted += [Column(task, k.split(".", 1)[1], k.split(".", 1)[1])
+                       for k in sorted(present) if k.split(".", 1)[0] == task]
+    columns = []
+    labels = [c.label for c in wanted]
+    for col in wanted:
+        entries = present.get(col.key)
+        if not entries:
+            continue
+        directions = {bool(e["higher_is_better"]) for e in entries}
+        if len(directions) > 1:
+            warn(f"records disagree on whether {col.key} is higher- or lower-is-better; no arrow shown")
+        label = col.label if labels.count(col.label) == 1 else f"{col.task} {col.label}"
+        columns.append(ColumnInfo(col.key, col.task, col.metric, label,
+                                  directions.pop() if len(directions) == 1 else None,
+                                  str(entries[-1].get("unit") or ""), str(entries[-1].get("description") or "")))
+    return columns
+
+
+def _wide(chosen: pd.DataFrame, by_id: dict, columns: list[ColumnInfo], show_all: bool) -> pd.DataFrame:
+    rows = chosen.sort_values("run_id").groupby("row", sort=True)
+    frame = rows[["encoder", "plugin", "dataset", "checksum", "facts"]].first()
+    frame["parameters"] = rows["parameters"].first().astype("Int64")
+    several = frame.groupby("dataset")["checksum"].transform("nunique") > 1
+    frame.loc[several, "dataset"] = frame["dataset"] + " (" + frame["checksum"].str[:8] + ")"
+    frame["setting"] = _setting_labels(frame)
+    if show_all:
+        first = rows[["run_id", "task", "task_version"]].first()
+        frame["run_id"] = first["run_id"]
+        frame["task"] = first["task"] + " v" + first["task_version"]
+    cells = [{"row": run.row, "key": col.key, "run": run.run_id,
+              **{stat: _number(entry.get(stat)) for stat in STATS[:-1]}}
+             for run in chosen.itertuples() for col in columns
+             if col.task == run.task and (entry := by_id[run.run_id]["metrics"].get(col.metric)) is not None]
+    names = [f"{col.key} {stat}" for col in columns for stat in STATS]
+    if cells:
+        wide = pd.DataFrame(cells).pivot(index="row", columns="key", values=list(STATS))
+        wide.columns = [f"{key} {stat}" for stat, key in wide.columns]
+        frame = frame.join(wide)
+    frame = frame.reindex(columns=[*frame.columns.drop(names, errors="ignore"), *names])
+    for name in names:
+        frame[name] = frame[name].astype(object if name.endswith(" run") else "float64")
+    frame["row"] = frame.index
+    frame.index.name = None
+    return frame
+
+
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _sort(frame: pd.DataFrame, columns: list[ColumnInfo]) -> pd.DataFrame:
+    keys = ["dataset"]
+    frame = frame.copy()
+    if columns:
+        primary = columns[0]
+        sign = -1.0 if primary.higher_is_better is not False else 1.0
+        frame["_primary"] = frame[f"{primary.key} value"] * sign
+        keys.append("_primary")
+    keys += ["encoder", "plugin", "setting", "row"]
+    frame = frame.sort_values(keys, kind="stable", na_position="last")
+    return frame.drop(columns=[k for k in ("_primary",) if k in frame])
+
+
+def _row_runs(row: pd.Series, columns: list[ColumnInfo], chosen: pd.DataFrame) -> list[str]:
+    """The counted run ids of one row, in column order of their tasks."""
+    rank: dict[str, int] = {}
+    for i, col in enumerate(columns):
+        rank.setdefault(col.task, i)
+    runs = chosen[chosen["row"] == row["row"]]
+    return [rid for _, rid in sorted((rank.get(t, len(columns)), rid) for t, rid in zip(runs["task"], runs["run_id"]))]
+
+
+def _datasets(records: Iterable[dict]) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        d = r["dataset"]
+        seen.setdefault((str(d["name"]), str(d["checksum"])), {
+            "name": str(d["name"]), "checksum": str(d["checksum"]), "synthetic": bool(d["synthetic"]),
+            "num_categories": len(d["categories"]), "splits": dict(sorted(d["splits"].items())),
+            "source": d.get("source")})
+    return [seen[k] for k in sorted(seen)]
+
+
+def row_label(row: pd.Series) -> str:
+    """``encoder (plugin)``, with the setting where there is one."""
+    text = f"{row['encoder']} ({row['plugin']})"
+    return f"{text} [{row['setting']}]" if row["setting"] else text

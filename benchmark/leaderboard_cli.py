@@ -1,0 +1,69 @@
+"""``bench leaderboard``: the leaderboard of a results folder as a table, Markdown, CSV, JSON or an
+HTML report folder (rules in :mod:`benchmark.leaderboard`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from benchmark.errors import BenchError
+
+FORMATS = ("table", "md", "csv", "json", "html")
+SUFFIXES = {".md": "md", ".markdown": "md", ".csv": "csv", ".json": "json", ".txt": "table"}
+
+
+def add_parser(subparsers) -> None:
+    lb = subparsers.add_parser("leaderboard", help="rank encoders from the run records of a results folder")
+    lb.add_argument("--results", default="results", help="results folder holding runs/*.json (default results)")
+    lb.add_argument("--format", choices=FORMATS,
+                    help="table (default; rich), md, csv, json, or html (a report folder: needs --out DIR); "
+                         "default from the --out suffix")
+    lb.add_argument("--out", help="write to this file (html: this folder) instead of stdout")
+    lb.add_argument("--task", action="append", default=[], help="only this task's columns; repeatable")
+    lb.add_argument("--data", action="append", default=[], help="only this dataset (name); repeatable")
+    lb.add_argument("--all", action="store_true", help="every run as its own row (no superseding, all task versions)")
+    lb.set_defaults(func=handler)
+
+
+def warn(text: str) -> None:
+    print(f"bench leaderboard: {text}", file=sys.stderr)
+
+
+def output_format(out: str | None) -> str:
+    """The format ``--out`` implies: none -> table, a suffix in :data:`SUFFIXES`, no suffix -> html."""
+    if not out:
+        return "table"
+    suffix = Path(out).suffix.lower()
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
+    if not suffix:
+        return "html"
+    raise BenchError(f"--out {out}: cannot tell the format from the suffix; add --format ({', '.join(FORMATS)})")
+
+
+def handler(args) -> int:
+    from benchmark import leaderboard, render
+    from benchmark.records import atomic_write_text
+
+    fmt = args.format or output_format(args.out)
+    if fmt == "html" and not args.out:
+        raise BenchError("--format html writes a report folder: add --out DIR")
+    board = leaderboard.build(args.results, args.task, args.data, args.all, warn=warn)
+    if fmt == "html":
+        from benchmark.report_html import write_report
+
+        index = write_report(board, args.out, warn=warn)
+        warn(f"wrote {index}")
+        return 0
+    if fmt == "table" and not args.out and sys.stdout.isatty():
+        from rich.console import Console
+
+        render.table(board, console=Console(highlight=False))
+        return 0
+    text = render.render(board, fmt)
+    if args.out:
+        atomic_write_text(args.out, text)
+        warn(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,159 @@
+"""Recognition throughput of the stroke-aware ViT-Tiny on real sketches: ``bench perf recognition``.
+
+Side by side in one run, on the 30 SketchXAI categories of the real QuickDraw sample (batch 100,
+2 threads by default): training (collate + forward + backward + AdamW step, batches grouped by
+stroke count as the ``recognition`` task does) and evaluation (collate + forward) in sketches/s, for
+the default model (tokens only for real strokes, attention mask) and for ``reference_compat=True``
+(196 tokens, no mask: the published implementation's numerics). The limit is estimated as the FLOPs
+of the real tokens divided by this machine's measured float32 matmul rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmark.batch import collate
+from benchmark.distributed import epoch_batches
+
+#: The published implementation on this machine class (2 CPU cores), from the issue.
+REFERENCE = {"train": 15.2, "eval": 57.2}
+
+
+def real_sketches(source: Path | None = None) -> tuple[list[np.ndarray], np.ndarray, str]:
+    """Every sketch of the 30 categories of the real sample (all splits), normalised like the reference."""
+    from benchmark.data.categories import resolve_categories
+    from benchmark.data.h5store import open_h5
+    from benchmark.data.prepare import prepare
+    from benchmark.perf_data import default_source
+
+    source = source or default_source()
+    if source is None:
+        raise SystemExit("the real QuickDraw sample was not found (set BENCH_QUICKDRAW_DIR)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "qd30.h5"
+        prepare(source / "full" / "simplified", resolve_categories("30"), out)
+        data = open_h5(out)
+    sketches, labels = [], []
+    for split in data.splits.values():
+        sketches += split.get(range(len(split)))
+        labels.append(split.labels)
+    return [np.array(s) for s in sketches], np.concatenate(labels), str(source)
+
+
+def matmul_gflops(threads: int, size: int = 1024, repeats: int = 10) -> float:
+    """Measured float32 matmul rate of this machine (GFLOP/s)."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def model_flops(sketches: list[np.ndarray], hidden: int = 192, layers: int = 12, mlp: int = 768,
+                train: bool = False) -> float:
+    """Forward FLOPs (x3 for training) of the real tokens: LSTM over points, ViT over strokes + CLS."""
+    total = 0.0
+    h2 = hidden // 2
+    for s in sketches:
+        points = len(s)
+        tokens = int((s[:, 2] > 0.5).sum()) + 1
+        lstm = points * 2 * 2 * (4 * h2 * (4 + h2) + 4 * h2 * (2 * h2 + h2))  # 2 layers, 2 directions
+        vit = layers * (2 * tokens * (4 * hidden * hidden + 2 * hidden * mlp) + 4 * tokens * tokens * hidden)
+        total += lstm + vit + 2 * hidden * 4 * (tokens - 1)
+    return total * (3 if train else 1)
+
+
+def _train_rate(module, sketches, labels, batch_size: int, batches: int, seed: int = 0) -> float:
+    lengths = np.array([int((s[:, 2] > 0.5).sum()) for s in sketches])
+    plan = epoch_batches(len(sketches), batch_size, seed, 0, lengths, bucket_batches=20)[:batches + 1]
+    optimizer = torch.optim.AdamW(module.parameters(), lr=3e-4, weight_decay=1e-4)
+    module.train()
+    seen, elapsed = 0, 0.0
+    for i, idx in enumerate(plan):
+        started = time.perf_counter()
+        batch = collate([sketches[j] for j in idx], labels[idx], idx)
+        loss = torch.nn.functional.cross_entropy(module(batch), batch.labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if i:  # the first batch warms up
+            elapsed += time.perf_counter() - started
+            seen += len(idx)
+    return seen / elapsed
+
+
+@torch.no_grad()
+def _eval_rate(module, sketches, labels, batch_size: int, batches: int) -> float:
+    lengths = np.array([int((s[:, 2] > 0.5).sum()) for s in sketches])
+    order = np.argsort(lengths, kind="stable")
+    plan = [order[i:i + batch_size] for i in range(0, len(order), batch_size)][:batches + 1]
+    module.eval()
+    seen, elapsed = 0, 0.0
+    for i, idx in enumerate(plan):
+        started = time.perf_counter()
+        module(collate([sketches[j] for j in idx], labels[idx], idx))
+        if i:
+            elapsed += time.perf_counter() - started
+            seen += len(idx)
+    return seen / elapsed
+
+
+def measure(batch_size: int = 100, threads: int = 2, compat_batches: int = 2, source: Path | None = None
+            ) -> dict[str, Any]:
+    """Train/eval sketches/s of stroke_vit_tiny (default and reference-compatible) on real sketches."""
+    from benchmark.plugins import get_manager
+
+    sketches, labels, where = real_sketches(source)
+    gflops = matmul_gflops(threads)
+    torch.set_num_threads(threads)
+    cls = get_manager().encoder("stroke_vit_tiny")
+    full = len(sketches) // batch_size - 1
+    rows = {}
+    for mode, compat, n in (("tokens for real strokes", False, full), ("reference_compat", True, compat_batches)):
+        torch.manual_seed(0)
+        module = cls.build(30, {**cls.defaults, "reference_compat": compat})
+        rows[mode] = {"train": _train_rate(module, sketches, labels, batch_size, n),
+                      "eval": _eval_rate(module, sketches, labels, batch_size, n)}
+    mean_flops = {k: model_flops(sketches, train=(k == "train")) / len(sketches) for k in ("train", "eval")}
+    limit = {k: gflops * 1e9 / mean_flops[k] for k in mean_flops}
+    return {"source": where, "sketches": len(sketches), "batch_size": batch_size, "threads": threads,
+            "mean_strokes": float(np.mean([(s[:, 2] > 0.5).sum() for s in sketches])),
+            "matmul_gflops": gflops, "rows": rows, "limit": limit, "reference": REFERENCE}
+
+
+def format_table(fig: dict[str, Any]) -> str:
+    lines = [f"stroke_vit_tiny, {fig['sketches']} real sketches (30 categories, {fig['mean_strokes']:.1f} strokes "
+             f"on average), batch {fig['batch_size']}, {fig['threads']} threads; "
+             f"matmul {fig['matmul_gflops']:.1f} GFLOP/s",
+             f"{'mode':<26}{'train sk/s':>12}{'x published':>13}{'eval sk/s':>12}{'x published':>13}"]
+    for mode, r in fig["rows"].items():
+        lines.append(f"{mode:<26}{r['train']:>12.1f}{r['train'] / REFERENCE['train']:>12.1f}x"
+                     f"{r['eval']:>12.1f}{r['eval'] / REFERENCE['eval']:>12.1f}x")
+    lines.append(f"{'published (issue)':<26}{REFERENCE['train']:>12.1f}{'':>13}{REFERENCE['eval']:>12.1f}")
+    best = fig["rows"]["tokens for real strokes"]
+    lines.append(f"{'FLOP limit (real tokens)':<26}{fig['limit']['train']:>12.1f}{'':>13}{fig['limit']['eval']:>12.1f}"
+                 f"   -> reached {best['train'] / fig['limit']['train']:.0%} (train), "
+                 f"{best['eval'] / fig['limit']['eval']:.0%} (eval)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench perf recognition", description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    print(format_table(measure(args.batch_size, args.threads)))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
