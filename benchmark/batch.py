@@ -122,31 +122,36 @@ def collate(
     point_stroke = np.repeat(np.arange(len(kept_len)), kept_len)
     point_pos = np.arange(len(point_stroke)) - np.repeat(np.cumsum(kept_len) - kept_len, kept_len)
     src = stroke_start[point_stroke] + point_pos
-    b, s = stroke_sketch[point_stroke], stroke_rank[point_stroke]
 
-    xy = flat[src, :2]
-    prev = flat[np.where(point_pos > 0, src - 1, src), :2]
+    # one scatter per output through flat indices: cell (b, s) of a stroke, cell (b, s, p) of a point
+    stroke_cell = stroke_sketch * S + stroke_rank
+    point_cell = stroke_cell[point_stroke] * P + point_pos
     is_last = point_pos == kept_len[point_stroke] - 1
-    feats = np.zeros((n, S, P, 4), dtype=np.float32)
-    feats[b, s, point_pos, :2] = xy - prev
-    feats[b, s, point_pos, 2] = ~is_last
-    feats[b, s, point_pos, 3] = is_last
-    point_mask = np.zeros((n, S, P), dtype=bool)
-    point_mask[b, s, point_pos] = True
-    locations = np.zeros((n, S, 2), dtype=np.float32)
-    locations[stroke_sketch, stroke_rank] = flat[stroke_start, :2]
-    stroke_mask = np.zeros((n, S), dtype=bool)
-    stroke_mask[stroke_sketch, stroke_rank] = True
-    order = np.zeros((n, S), dtype=np.int64)
-    order[stroke_sketch, stroke_rank] = stroke_rank
+    xy = flat[src, :2]
+    rows = np.empty((len(src), 4), dtype=np.float32)
+    rows[0, :2] = 0
+    rows[1:, :2] = xy[1:] - xy[:-1]  # kept points of a stroke are consecutive rows
+    rows[point_pos == 0, :2] = 0
+    rows[:, 2] = ~is_last
+    rows[:, 3] = is_last
+    feats = np.zeros((n * S * P, 4), dtype=np.float32)
+    feats[point_cell] = rows
+    point_mask = np.zeros(n * S * P, dtype=bool)
+    point_mask[point_cell] = True
+    locations = np.zeros((n * S, 2), dtype=np.float32)
+    locations[stroke_cell] = flat[stroke_start, :2]
+    stroke_mask = np.zeros(n * S, dtype=bool)
+    stroke_mask[stroke_cell] = True
+    order = np.zeros(n * S, dtype=np.int64)
+    order[stroke_cell] = stroke_rank
 
     idx = np.arange(n) if indices is None else np.asarray(indices)
     return StrokeBatch(
-        offsets=torch.from_numpy(feats),
-        point_mask=torch.from_numpy(point_mask),
-        locations=torch.from_numpy(locations),
-        stroke_mask=torch.from_numpy(stroke_mask),
-        order=torch.from_numpy(order),
+        offsets=torch.from_numpy(feats.reshape(n, S, P, 4)),
+        point_mask=torch.from_numpy(point_mask.reshape(n, S, P)),
+        locations=torch.from_numpy(locations.reshape(n, S, 2)),
+        stroke_mask=torch.from_numpy(stroke_mask.reshape(n, S)),
+        order=torch.from_numpy(order.reshape(n, S)),
         labels=torch.as_tensor(np.asarray(labels), dtype=torch.long),
         index=torch.as_tensor(idx, dtype=torch.long),
         truncated_strokes=truncated_strokes,

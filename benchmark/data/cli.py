@@ -1,0 +1,69 @@
+"""``bench data prepare`` and ``bench data download`` (wired into :mod:`benchmark.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmark.data.formats import FORMATS
+
+_SETS = "30 (the SketchXAI list), 345 (all), a file of names (one a line) or name,name,..."
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``data`` command (with ``prepare`` and ``download``) to an argparse ``subparsers``;
+    each sets ``func=handler(args) -> exit code``."""
+    data = subparsers.add_parser("data", help="download QuickDraw files and prepare them for runs",
+                                 description="Download QuickDraw files and prepare them for runs.")
+    sub = data.add_subparsers(dest="data_command", metavar="{prepare,download}", required=True)
+
+    p = sub.add_parser("prepare", help="QuickDraw files in a folder -> one HDF5 file with train/valid/test",
+                       description="Read each category's file in --source (simplified or raw .ndjson, "
+                                   "sketch-rnn .npz or .bin; detected) into one HDF5 file with "
+                                   "train/valid/test splits (npz keeps its published splits; others "
+                                   "are split by a hash of key_id).")
+    p.add_argument("--source", required=True, metavar="DIR", help="folder of <category>.<ext> files")
+    p.add_argument("--categories", default="30", metavar="SET", help=f"{_SETS} (default: 30)")
+    p.add_argument("--out", required=True, metavar="FILE.h5", help="the file to write (atomically)")
+    p.add_argument("--max-per-category", type=int, metavar="N", help="keep the first N good drawings a category")
+    p.add_argument("--split-fractions", default="0.8,0.1,0.1", metavar="T,V,T",
+                   help="train,valid,test fractions for ndjson/bin input (default: 0.8,0.1,0.1)")
+    p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
+                   help="on a bad drawing: stop (default) or skip it and count it")
+    p.set_defaults(func=prepare_command)
+
+    d = sub.add_parser("download", help="download QuickDraw files (resumable)",
+                       description="Download one file per category from Google's public QuickDraw "
+                                   "bucket (or --base-url), resuming partial files.")
+    d.add_argument("--categories", default="30", metavar="SET", help=f"{_SETS} (default: 30)")
+    d.add_argument("--format", required=True, choices=FORMATS,
+                   help="simplified/raw ndjson, sketchrnn npz or binary .bin")
+    d.add_argument("--dest", required=True, metavar="DIR", help="folder for <category>.<ext> files")
+    d.add_argument("--base-url", default=None, metavar="URL",
+                   help="mirror with the bucket's layout (default: Google's public bucket)")
+    d.set_defaults(func=download_command)
+    return data
+
+
+def prepare_command(args: argparse.Namespace) -> int:
+    from benchmark.data.categories import resolve_categories
+    from benchmark.data.prepare import parse_fractions, prepare
+
+    report = prepare(args.source, resolve_categories(args.categories), args.out,
+                     max_per_category=args.max_per_category,
+                     split_fractions=parse_fractions(args.split_fractions), on_error=args.on_error)
+    kept = report.counts["kept"]
+    print(f"wrote {report.out}: {report.format} source, {len(report.counts['per_category'])} categories, "
+          f"train {kept['train']} / valid {kept['valid']} / test {kept['test']} sketches "
+          f"({report.sketches_per_second:.0f} sketches/s); checksum {report.checksum[:12]}")
+    return 0
+
+
+def download_command(args: argparse.Namespace) -> int:
+    from benchmark.data.categories import resolve_categories
+    from benchmark.data.download import DEFAULT_BASE_URL, download
+
+    paths = download(resolve_categories(args.categories), args.format, args.dest,
+                     base_url=args.base_url or DEFAULT_BASE_URL)
+    print(f"{len(paths)} {args.format} file(s) in {args.dest}", file=sys.stdout)
+    return 0
