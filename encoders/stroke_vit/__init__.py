@@ -1,0 +1,103 @@
+"""SketchXAI's stroke-aware ViT encoders (light: torch is imported only by ``build``).
+
+The module code is in :mod:`encoders.stroke_vit.model`, loading of the published checkpoints in
+:mod:`encoders.stroke_vit.reference`, initialisation from a HuggingFace ViT in
+:mod:`encoders.stroke_vit.backbone`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from benchmark import SLI, Encoder
+from benchmark.errors import BenchError
+
+
+class StrokeViTEncoder(Encoder):
+    """Stroke-aware ViT following SketchXAI (Qu et al., CVPR 2023) and its released code.
+
+    Each stroke is one token: shape (2-layer bidirectional LSTM over ``(dx, dy, p_draw, p_end)``,
+    hidden ``H/2`` per direction, outputs summed over the stroke's points) + location (``Linear(2, H)``
+    of the start point) + drawing order (``Embedding(max_strokes, H)``); a CLS token, ViT encoder
+    layers, final LayerNorm and a linear head on the CLS output.
+
+    Differences from the published model, all on by default:
+
+    - tokens only for the strokes in the batch and an attention mask over padded strokes (the
+      reference always uses 196 tokens and attends to the padded ones, so its logits depend on
+      padding); any batch size. ``reference_compat=True`` restores the reference's numerics;
+    - the head has ``num_classes`` outputs (the reference always builds 345);
+    - weights start from scratch unless ``backbone`` names a HuggingFace ViT (hub id or local
+      folder); the reference always started from ``google/vit-base-patch16-224`` (Base) or
+      ``WinKawaks/vit-tiny-patch16-224`` (Tiny), which needs the hub or a local copy.
+    """
+
+    version: ClassVar[str] = "1"
+    capabilities: ClassVar[frozenset[str]] = frozenset({SLI})
+    #: Config keys that only choose initial weights: loading a checkpoint ignores them.
+    init_only: ClassVar[frozenset[str]] = frozenset({"backbone"})
+    defaults: ClassVar[dict[str, Any]] = {
+        "hidden_size": 192,
+        "num_layers": 12,
+        "num_heads": 3,
+        "mlp_size": 768,
+        "dropout": 0.1,
+        "attention_dropout": 0.1,
+        "max_strokes": 196,
+        "reference_compat": False,
+        "use_location": True,
+        "use_order": True,
+        "backbone": None,
+    }
+
+    @classmethod
+    def build(cls, num_classes: int, config: dict[str, Any]):
+        unknown = sorted(set(config) - set(cls.defaults))
+        if unknown:
+            raise BenchError(f"encoder {cls.name!r}: unknown config keys {unknown}; "
+                             f"known: {', '.join(cls.defaults)}")
+        config = {**cls.defaults, **config}
+        if SLI in cls.capabilities and not config["use_location"]:
+            raise BenchError(f"encoder {cls.name!r} with use_location=false cannot do stroke location "
+                             f"inversion; use encoder 'stroke_vit_tiny_no_location' instead")
+        from encoders.stroke_vit.model import build_stroke_vit
+
+        return build_stroke_vit(num_classes, config)
+
+
+class StrokeViTTiny(StrokeViTEncoder):
+    __doc__ = StrokeViTEncoder.__doc__
+    name = "stroke_vit_tiny"
+    description = ("SketchXAI stroke-aware ViT-Tiny (H=192, 12 layers, 3 heads): one token per stroke "
+                   "(5.7M params at 345 classes)")
+
+
+class StrokeViTBase(StrokeViTEncoder):
+    __doc__ = StrokeViTEncoder.__doc__
+    name = "stroke_vit_base"
+    description = ("SketchXAI stroke-aware ViT-Base (H=768, 12 layers, 12 heads): one token per stroke "
+                   "(90.2M params at 345 classes)")
+    defaults = {**StrokeViTEncoder.defaults, "hidden_size": 768, "num_heads": 12, "mlp_size": 3072}
+
+
+class StrokeViTTinyNoLocation(StrokeViTEncoder):
+    """Ablation of ``stroke_vit_tiny`` without the location term: tokens are shape + order only.
+
+    Its logits do not depend on stroke start locations, so it cannot do SLI (no ``sli`` capability).
+    """
+
+    name = "stroke_vit_tiny_no_location"
+    description = "Ablation: stroke_vit_tiny without stroke location embeddings (no SLI)"
+    capabilities = frozenset()
+    defaults = {**StrokeViTEncoder.defaults, "use_location": False}
+
+
+class StrokeViTTinyNoOrder(StrokeViTEncoder):
+    """Ablation of ``stroke_vit_tiny`` without the drawing-order term: tokens are shape + location."""
+
+    name = "stroke_vit_tiny_no_order"
+    description = "Ablation: stroke_vit_tiny without stroke order embeddings"
+    defaults = {**StrokeViTEncoder.defaults, "use_order": False}
+
+
+ENCODERS = (StrokeViTTiny, StrokeViTBase, StrokeViTTinyNoLocation, StrokeViTTinyNoOrder)
