@@ -468,6 +468,8 @@ def build_record(ctx: RunContext, task_cls, encoder_entry, result: TaskResult, c
         metrics[name] = {**mv.as_dict(), "higher_is_better": meta.higher_is_better,
                          "description": meta.description, "unit": meta.unit}
     parameters = result.extra.pop("parameters", None)
+    if parameters is None:
+        parameters = count_parameters(ctx.encoder_cls, len(ctx.data.categories), ctx.encoder_config)
     run_prefix = f"{spec.run_id}/"
     artifacts = {k: v if v.startswith(run_prefix) else run_prefix + v for k, v in result.artifacts.items()}
     return {
@@ -494,6 +496,13 @@ def build_record(ctx: RunContext, task_cls, encoder_entry, result: TaskResult, c
         "host": host_facts(ctx.dist),
         "notes": list(ctx.notes),
     }
+
+
+def count_parameters(encoder_cls, num_classes: int, config: dict[str, Any]) -> int:
+    """Trainable parameters of an encoder, built on the meta device (no memory, no weights loaded)."""
+    init_only = {k: None for k in encoder_cls.init_only if k in config}
+    with torch.device("meta"):
+        return encoder_cls.build(num_classes, {**config, **init_only}).num_parameters()
 
 
 def _now() -> str:
