@@ -1,0 +1,52 @@
+"""Per-sketch measures of stroke location inversion (numpy; each takes one sketch).
+
+A sketch here is its strokes' shapes relative to their start points (a list of ``(n_i, 2)``
+arrays, each starting at ``(0, 0)``) plus start locations ``(num_strokes, 2)``; placing the shapes
+at the locations gives the drawing's absolute points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+
+def place(shapes: list[np.ndarray], locations: np.ndarray) -> np.ndarray:
+    """``(total_points, 2)`` absolute points of the strokes ``shapes`` started at ``locations``."""
+    return np.concatenate([shape + loc for shape, loc in zip(shapes, np.asarray(locations))])
+
+
+def location_error(recovered: np.ndarray, true: np.ndarray) -> float:
+    """Mean distance between recovered and true start points after removing the global
+    translation (each set minus its own mean). Zero for a one-stroke sketch."""
+    recovered = np.asarray(recovered, dtype=np.float64)
+    true = np.asarray(true, dtype=np.float64)
+    diff = (recovered - recovered.mean(0)) - (true - true.mean(0))
+    return float(np.linalg.norm(diff, axis=1).mean())
+
+
+def fidelity(error_before: float, error_after: float) -> float:
+    """``1 - error_after / error_before``: 1 for a perfect recovery, 0 for no progress, negative
+    when worse than the start; NaN when there was nothing to recover (``error_before == 0``, e.g.
+    a one-stroke sketch, whose only freedom is a translation)."""
+    return 1.0 - error_after / error_before if error_before > 0 else float("nan")
+
+
+def chamfer(a: np.ndarray, b: np.ndarray) -> float:
+    """Symmetric Chamfer distance between two point sets: the mean of the two directed mean
+    nearest-neighbour distances (absolute coordinates, so a translation counts)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a_to_b = cKDTree(b).query(a)[0].mean()
+    b_to_a = cKDTree(a).query(b)[0].mean()
+    return float((a_to_b + b_to_a) / 2)
+
+
+def displacement(moved: np.ndarray, start: np.ndarray) -> float:
+    """Mean distance each start point moved (absolute, translation included)."""
+    return float(np.linalg.norm(np.asarray(moved, np.float64) - np.asarray(start, np.float64), axis=1).mean())
+
+
+def first_step(hit_step: int) -> float:
+    """A step count from :attr:`tasks.inversion.Inversion.hit_step`, NaN for 'never'."""
+    return float(hit_step) if hit_step >= 0 else float("nan")

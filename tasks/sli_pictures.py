@@ -1,0 +1,208 @@
+"""Pictures of stroke location inversion: static and animated SVG per sketch, an HTML gallery.
+
+Coordinates are the sketches' normalised units (y down, as QuickDraw) scaled by 1000 and rounded
+to integers, so paths are short and exact. Strokes are coloured by drawing order (first blue, last
+red) and their start points drawn as dots. The animation moves every stroke along the recorded
+optimisation steps with SMIL ``<animate>`` on the path data (browsers play it inside ``<img>``).
+All text (titles, category names, anything a plugin provides) is escaped.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.records import atomic_write_text
+
+SCALE = 1000
+#: Seconds per animation frame, and how many extra copies of the last frame hold the result.
+FRAME_S = 0.1
+HOLD_FRAMES = 10
+SIZE_PX = 180
+
+
+@dataclass
+class SketchPicture:
+    """What the gallery shows of one sketch.
+
+    ``shapes``: strokes relative to their start points (each ``(n_i, 2)`` from ``(0, 0)``);
+    ``original``: true start points ``(n, 2)``; ``trajectory``: ``(frames, n, 2)`` start points
+    over the optimisation (first = where it started, last = the result); ``p_target``: the
+    target-class probability at every step (charted when given); ``title`` and ``facts`` are
+    plain text.
+    """
+
+    index: int
+    title: str
+    shapes: list[np.ndarray]
+    original: np.ndarray
+    trajectory: np.ndarray
+    facts: list[str] = field(default_factory=list)
+    p_target: np.ndarray | None = None
+
+
+def stroke_colours(n: int) -> list[str]:
+    """``n`` hex colours from blue (first stroke) to red (last)."""
+    out = []
+    for i in range(n):
+        r, g, b = colorsys.hsv_to_rgb(0.66 * (1 - i / max(n - 1, 1)), 0.85, 0.8)
+        out.append(f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}")
+    return out
+
+
+def _ints(points: np.ndarray) -> np.ndarray:
+    return np.rint(np.asarray(points, dtype=np.float64) * SCALE).astype(np.int64)
+
+
+def _path(shape: np.ndarray, start: np.ndarray) -> str:
+    """Path data: an absolute move to the start point, then relative line segments."""
+    pts = _ints(np.asarray(shape) + start)
+    d = f"M{pts[0, 0]} {pts[0, 1]}l"
+    steps = np.diff(pts, axis=0) if len(pts) > 1 else np.zeros((1, 2), np.int64)
+    return d + " ".join(f"{dx} {dy}" for dx, dy in steps)
+
+
+def view_box(shapes: list[np.ndarray], location_sets: list[np.ndarray], margin: float = 0.08) -> tuple[int, ...]:
+    """``(x, y, width, height)`` (scaled units) covering the canvas ``[-1, 1]^2`` and every drawing."""
+    lo, hi = np.array([-1.0, -1.0]), np.array([1.0, 1.0])
+    for locations in location_sets:
+        for shape, loc in zip(shapes, locations):
+            pts = np.asarray(shape) + loc
+            lo, hi = np.minimum(lo, pts.min(0)), np.maximum(hi, pts.max(0))
+    lo, hi = lo - margin, hi + margin
+    side = float((hi - lo).max())
+    centre = (lo + hi) / 2
+    x, y = _ints(centre - side / 2)
+    return int(x), int(y), int(round(side * SCALE)), int(round(side * SCALE))
+
+
+def _header(view: tuple[int, ...], title: str) -> list[str]:
+    x, y, w, h = view
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{x} {y} {w} {h}" width="{SIZE_PX}" '
+            f'height="{SIZE_PX}">',
+            f"<title>{html.escape(title)}</title>",
+            f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="#ffffff"/>',
+            f'<rect x="-1000" y="-1000" width="2000" height="2000" fill="none" stroke="#e4e4e4" '
+            f'stroke-width="{w // 200}"/>',
+            f'<g fill="none" stroke-width="{max(w // 110, 1)}" stroke-linecap="round" stroke-linejoin="round">']
+
+
+def sketch_svg(shapes: list[np.ndarray], locations: np.ndarray, view: tuple[int, ...], title: str) -> str:
+    """A static SVG of the strokes ``shapes`` started at ``locations``."""
+    colours = stroke_colours(len(shapes))
+    dot = max(view[2] // 90, 1)
+    lines = _header(view, title)
+    for shape, loc, colour in zip(shapes, locations, colours):
+        lines.append(f'<path d="{_path(shape, loc)}" stroke="{colour}"/>')
+    for loc, colour in zip(_ints(locations), colours):
+        lines.append(f'<circle cx="{loc[0]}" cy="{loc[1]}" r="{dot}" fill="{colour}" stroke="none"/>')
+    lines += ["</g>", "</svg>"]
+    return "\n".join(lines) + "\n"
+
+
+def animation_svg(shapes: list[np.ndarray], frames: np.ndarray, view: tuple[int, ...], title: str) -> str:
+    """An animated SVG: every stroke follows its start point through ``frames`` ``(F, n, 2)``,
+    then holds the result for a moment and loops; a bar at the bottom shows progress."""
+    frames = np.concatenate([frames, np.repeat(frames[-1:], HOLD_FRAMES, axis=0)])
+    dur = f"{len(frames) * FRAME_S:.2f}s"
+    colours = stroke_colours(len(shapes))
+    dot = max(view[2] // 90, 1)
+    x, y, w, h = view
+    lines = _header(view, title)
+    for s, (shape, colour) in enumerate(zip(shapes, colours)):
+        values = ";".join(_path(shape, frame[s]) for frame in frames)
+        lines.append(f'<path d="{_path(shape, frames[0, s])}" stroke="{colour}">'
+                     f'<animate attributeName="d" values="{values}" dur="{dur}" repeatCount="indefinite"/></path>')
+    for s, colour in enumerate(colours):
+        pts = _ints(frames[:, s])
+        cx, cy = ";".join(str(v) for v in pts[:, 0]), ";".join(str(v) for v in pts[:, 1])
+        lines.append(f'<circle cx="{pts[0, 0]}" cy="{pts[0, 1]}" r="{dot}" fill="{colour}" stroke="none">'
+                     f'<animate attributeName="cx" values="{cx}" dur="{dur}" repeatCount="indefinite"/>'
+                     f'<animate attributeName="cy" values="{cy}" dur="{dur}" repeatCount="indefinite"/></circle>')
+    lines.append("</g>")
+    bar_h = max(h // 60, 1)
+    lines.append(f'<rect x="{x}" y="{y + h - bar_h}" width="0" height="{bar_h}" fill="#888888">'
+                 f'<animate attributeName="width" values="0;{w};{w}" keyTimes="0;{1 - HOLD_FRAMES / len(frames):.4f};1" '
+                 f'dur="{dur}" repeatCount="indefinite"/></rect>')
+    lines.append("</svg>")
+    return "\n".join(lines) + "\n"
+
+
+def probability_svg(p: np.ndarray, title: str) -> str:
+    """A line chart of the target-class probability over the steps (0 to 1)."""
+    p = np.asarray(p, dtype=np.float64)
+    left, right, top, bottom = 28, 192, 10, 100
+    xs = left + (right - left) * np.arange(len(p)) / max(len(p) - 1, 1)
+    ys = bottom - (bottom - top) * np.clip(p, 0, 1)
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+    return "\n".join([
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 120" width="{SIZE_PX}" height="{SIZE_PX * 120 // 200}">',
+        f"<title>{html.escape(title)}</title>",
+        '<rect x="0" y="0" width="200" height="120" fill="#ffffff"/>',
+        f'<path d="M{left} {top}V{bottom}H{right}" fill="none" stroke="#999999" stroke-width="1"/>',
+        f'<path d="M{left} {(top + bottom) / 2}H{right}" fill="none" stroke="#e4e4e4" stroke-width="1"/>',
+        f'<text x="{left - 4}" y="{top + 4}" font-size="10" text-anchor="end">1</text>',
+        f'<text x="{left - 4}" y="{bottom + 4}" font-size="10" text-anchor="end">0</text>',
+        f'<text x="{right}" y="{bottom + 14}" font-size="10" text-anchor="end">step {len(p) - 1}</text>',
+        f'<polyline points="{points}" fill="none" stroke="#d62728" stroke-width="1.5"/>',
+        "</svg>"]) + "\n"
+
+
+def _frame_subset(num: int, wanted: int) -> np.ndarray:
+    """At most ``wanted`` evenly spaced frame indices out of ``num``, first and last included."""
+    return np.unique(np.rint(np.linspace(0, num - 1, max(min(wanted, num), 2))).astype(int))
+
+
+def write_pictures(folder: Path, picture: SketchPicture, show_start: bool, animation_frames: int) -> dict[str, str]:
+    """Write one sketch's SVGs into ``folder``; returns ``{view: file name}``."""
+    traj = np.asarray(picture.trajectory, dtype=np.float64)
+    view = view_box(picture.shapes, [picture.original, *traj])
+    stem = f"{picture.index:07d}"
+    files = {"original": (f"{stem}-original.svg", sketch_svg(picture.shapes, picture.original, view,
+                                                              f"{picture.title}: original"))}
+    if show_start:
+        files["start"] = (f"{stem}-start.svg", sketch_svg(picture.shapes, traj[0], view, f"{picture.title}: start"))
+    files["result"] = (f"{stem}-result.svg", sketch_svg(picture.shapes, traj[-1], view, f"{picture.title}: result"))
+    files["animation"] = (f"{stem}-animation.svg", animation_svg(
+        picture.shapes, traj[_frame_subset(len(traj), animation_frames)], view, f"{picture.title}: optimisation"))
+    if picture.p_target is not None:
+        files["p(target) per step"] = (f"{stem}-probability.svg",
+                                       probability_svg(picture.p_target, f"{picture.title}: target probability"))
+    for name, text in files.values():
+        atomic_write_text(folder / name, text)
+    return {view_name: name for view_name, (name, _) in files.items()}
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+.sketch{border:1px solid #ddd;border-radius:6px;padding:.6em;margin:0 0 1em 0}
+.views{display:flex;flex-wrap:wrap;gap:.6em}.views figure{margin:0;text-align:center}
+.facts{font-size:.9em;color:#444;margin:.3em 0}figcaption{font-size:.85em}"""
+
+
+def write_gallery(folder: str | Path, pictures: list[SketchPicture], heading: str, notes: list[str],
+                  show_start: bool, animation_frames: int) -> Path:
+    """Write every sketch's SVGs and ``folder/index.html``; returns the page's path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    esc = html.escape
+    body = [f"<h1>{esc(heading)}</h1>"]
+    body += [f"<p>{esc(note)}</p>" for note in notes]
+    body.append("<p>Strokes are coloured by drawing order (first blue, last red); dots mark start points. "
+                "The animation replays the optimisation.</p>")
+    for picture in pictures:
+        files = write_pictures(folder, picture, show_start, animation_frames)
+        views = "".join(f'<figure><img src="{esc(name)}" alt="{esc(view)}" width="{SIZE_PX}" height="{SIZE_PX}">'
+                        f"<figcaption>{esc(view)}</figcaption></figure>" for view, name in files.items())
+        facts = "".join(f"<div>{esc(fact)}</div>" for fact in picture.facts)
+        body.append(f'<section class="sketch"><h2>{esc(picture.title)}</h2><div class="facts">{facts}</div>'
+                    f'<div class="views">{views}</div></section>')
+    if not pictures:
+        body.append("<p>No sketch pictures (task.pictures = 0).</p>")
+    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{esc(heading)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+    return atomic_write_text(folder / "index.html", page)

@@ -1,0 +1,307 @@
+"""Running the SLI tasks: sketch selection, batched inversion, per-sketch measures, aggregation.
+
+Every rank inverts its exact share of a seeded sample of the split (``ctx.eval_batches``); the
+per-sketch results are gathered on rank 0, which writes ``per_sketch.jsonl``, the picture gallery
+(``gallery/index.html``) and returns the aggregates with 95% confidence intervals. Every random
+choice (start locations, transfer targets, sample, pictures) is seeded per sketch, so results do
+not depend on batching or on the number of processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from benchmark import stats
+from benchmark.contracts import TaskResult
+from benchmark.errors import BenchError, unknown_name
+from benchmark.progress import bar
+from benchmark.records import atomic_write_text
+from tasks import sli_metrics as sm
+from tasks.inversion import Inversion, Protocol, freeze, invert_many, random_other_classes, start_locations
+from tasks.sli_pictures import SketchPicture, write_gallery
+
+PER_SKETCH = "per_sketch.jsonl"
+GALLERY = "gallery"
+#: Sub-streams of the run seed (start locations and targets use theirs inside tasks.inversion).
+_SAMPLE_STREAM, _PICTURE_STREAM = 3, 4
+#: Per-sketch columns gathered from every rank (the rows of ``per_sketch.jsonl``).
+_COMMON_COLUMNS = ("index", "label", "target", "num_strokes", "pred_before", "pred_after", "p_target_before",
+                   "p_target_after", "steps_taken")
+_RECOVERY = ("location_error_before", "location_error_after", "fidelity", "chamfer_before", "chamfer_after",
+             "steps_to_correct")
+_TRANSFER = ("steps_to_flip", "displacement", "p_original_before", "p_original_after")
+_INT_COLUMNS = frozenset({"index", "label", "target", "num_strokes", "pred_before", "pred_after", "steps_taken"})
+
+
+@dataclass
+class _Plan:
+    protocol: Protocol
+    indices: np.ndarray  # the sample of the split, sorted
+    pictures: set[int]
+    fixed_target: int | None = None
+
+
+def run_recovery(ctx) -> TaskResult:
+    return _run(ctx, transfer=False)
+
+
+def run_transfer(ctx) -> TaskResult:
+    return _run(ctx, transfer=True)
+
+
+def select_sketches(candidates: np.ndarray, max_sketches: int | None, seed: int) -> np.ndarray:
+    """A seeded sample of ``max_sketches`` of ``candidates`` (all when ``None``), sorted."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if max_sketches is None or max_sketches >= len(candidates):
+        return np.sort(candidates)
+    rng = np.random.default_rng([seed, _SAMPLE_STREAM])
+    return np.sort(rng.choice(candidates, size=int(max_sketches), replace=False))
+
+
+def resolve_target(name, categories: list[str], dataset: str) -> int:
+    """The class index of ``--set target=NAME``."""
+    if str(name) not in categories:
+        raise unknown_name("category", str(name), categories,
+                           hint=f"(task.target must name a category of dataset {dataset!r})")
+    return categories.index(str(name))
+
+
+def _plan(ctx, transfer: bool) -> _Plan:
+    cfg = ctx.task_config
+    protocol = Protocol.from_config(cfg)
+    split = ctx.data.split(cfg["split"])
+    for key in ("batch_size", "pictures", "animation_frames"):
+        if not isinstance(cfg[key], int) or cfg[key] < (1 if key == "batch_size" else 0):
+            raise BenchError(f"task.{key}={cfg[key]!r}: expected a {'positive' if key == 'batch_size' else 'non-negative'} "
+                             f"integer")
+    if cfg["max_sketches"] is not None and (not isinstance(cfg["max_sketches"], int) or cfg["max_sketches"] < 1):
+        raise BenchError(f"task.max_sketches={cfg['max_sketches']!r}: expected a positive integer or null (all)")
+    candidates = np.arange(len(split))
+    fixed = None
+    if transfer:
+        if len(ctx.data.categories) < 2:
+            raise BenchError(f"sli_transfer needs at least two categories; dataset {ctx.data.name!r} has "
+                             f"{len(ctx.data.categories)}")
+        if cfg["target"] is not None:
+            fixed = resolve_target(cfg["target"], ctx.data.categories, ctx.data.name)
+            candidates = candidates[np.asarray(split.labels) != fixed]  # sketches of the target class are no transfer
+    if len(candidates) == 0:
+        raise BenchError(f"split {cfg['split']!r} of dataset {ctx.data.name!r} has no sketch to invert")
+    indices = select_sketches(candidates, cfg["max_sketches"], ctx.seed)
+    rng = np.random.default_rng([ctx.seed, _PICTURE_STREAM])
+    pictures = set(rng.choice(indices, size=min(cfg["pictures"], len(indices)), replace=False).tolist())
+    return _Plan(protocol, indices, pictures, fixed)
+
+
+def _shapes(batch) -> list[list[np.ndarray]]:
+    """Per sketch, its real strokes relative to their start points (what the model saw)."""
+    rel = torch.cumsum(batch.offsets[..., :2], dim=2).cpu().numpy().astype(np.float64)
+    point_mask = batch.point_mask.cpu().numpy()
+    counts = batch.num_strokes.cpu().numpy()
+    return [[rel[b, s, point_mask[b, s]] for s in range(counts[b])] for b in range(batch.size)]
+
+
+def _recovery_rows(shapes, true, start, inv: Inversion) -> dict[str, list]:
+    out: dict[str, list] = {k: [] for k in _RECOVERY}
+    final = inv.final.numpy().astype(np.float64)
+    for b, sketch in enumerate(shapes):
+        n = len(sketch)
+        t, s, f = true[b, :n], start[b, :n], final[b, :n]
+        before, after = sm.location_error(s, t), sm.location_error(f, t)
+        original = sm.place(sketch, t)
+        out["location_error_before"].append(before)
+        out["location_error_after"].append(after)
+        out["fidelity"].append(sm.fidelity(before, after))
+        out["chamfer_before"].append(sm.chamfer(sm.place(sketch, s), original))
+        out["chamfer_after"].append(sm.chamfer(sm.place(sketch, f), original))
+        out["steps_to_correct"].append(sm.first_step(int(inv.hit_step[b])))
+    return out
+
+
+def _transfer_rows(shapes, true, inv: Inversion, labels) -> dict[str, list]:
+    out: dict[str, list] = {k: [] for k in _TRANSFER}
+    first_hit = inv.first_hit.numpy().astype(np.float64)
+    for b, sketch in enumerate(shapes):
+        n = len(sketch)
+        hit = int(inv.hit_step[b])
+        out["steps_to_flip"].append(sm.first_step(hit))
+        out["displacement"].append(sm.displacement(first_hit[b, :n], true[b, :n]) if hit >= 0 else float("nan"))
+        out["p_original_before"].append(float(inv.probs_before[b, labels[b]]))
+        out["p_original_after"].append(float(inv.probs_after[b, labels[b]]))
+    return out
+
+
+def _invert_batch(ctx, plan: _Plan, model, batch, transfer: bool) -> tuple[dict[str, np.ndarray], list[tuple]]:
+    """Invert one batch: its per-sketch columns and ``(index, payload)`` for its pictured sketches."""
+    cfg = ctx.task_config
+    index = batch.index.cpu().numpy()
+    labels = batch.labels.cpu().numpy()
+    if transfer:
+        targets = (np.full(batch.size, plan.fixed_target) if plan.fixed_target is not None
+                   else random_other_classes(labels, index, len(ctx.data.categories), ctx.seed))
+        start = batch.locations
+    else:
+        targets = labels
+        start = start_locations(batch, cfg["init"], cfg["init_scale"], ctx.seed)
+    device = batch.labels.device
+    record = np.isin(index, list(plan.pictures))
+    inv = invert_many(model, batch, start, torch.as_tensor(targets, device=device), plan.protocol,
+                      torch.as_tensor(record, device=device) if record.any() else None)
+    shapes = _shapes(batch)
+    true = batch.locations.cpu().numpy().astype(np.float64)
+    rows = np.arange(batch.size)
+    columns = {"index": index, "label": labels, "target": targets, "num_strokes": batch.num_strokes.cpu().numpy(),
+               "pred_before": inv.probs_before.argmax(1).numpy(), "pred_after": inv.probs_after.argmax(1).numpy(),
+               "p_target_before": inv.probs_before[rows, targets].numpy(),
+               "p_target_after": inv.probs_after[rows, targets].numpy(), "steps_taken": inv.steps_taken.numpy()}
+    columns.update(_transfer_rows(shapes, true, inv, labels) if transfer else
+                   _recovery_rows(shapes, true, start.cpu().numpy().astype(np.float64), inv))
+    pictures = []
+    for r, b in enumerate(np.flatnonzero(record)):
+        n = len(shapes[b])
+        pictures.append((int(index[b]), {"shapes": shapes[b], "original": true[b, :n],
+                                         "trajectory": inv.trajectory[:, r, :n].numpy().astype(np.float64),
+                                         "p_target": inv.p_target[b].numpy()}))
+    return columns, pictures
+
+
+def _run(ctx, transfer: bool) -> TaskResult:
+    cfg = ctx.task_config
+    plan = _plan(ctx, transfer)
+    model = freeze(ctx.load_encoder(ctx.checkpoint))
+    columns: dict[str, list] = {k: [] for k in (*_COMMON_COLUMNS, *(_TRANSFER if transfer else _RECOVERY))}
+    pictured: list[tuple] = []
+    started = time.perf_counter()
+    with bar(ctx.dist.rank) as progress:
+        job = progress.add_task(f"{'transfer' if transfer else 'recovery'} ({cfg['split']})", total=len(plan.indices))
+        for batch in ctx.eval_batches(cfg["split"], cfg["batch_size"], indices=plan.indices):
+            batch_columns, batch_pictures = _invert_batch(ctx, plan, model, batch, transfer)
+            for key, values in batch_columns.items():
+                columns[key].extend(np.asarray(values).tolist())
+            pictured += batch_pictures
+            progress.advance(job, batch.size * ctx.dist.world_size)
+    local = {k: np.asarray(v, dtype=np.int64 if k in _INT_COLUMNS else np.float64) for k, v in columns.items()}
+    gathered = ctx.gather(local.pop("index"), local)
+    payload = np.empty(len(pictured), dtype=object)
+    payload[:] = [p for _, p in pictured]
+    pictures = ctx.gather(np.asarray([i for i, _ in pictured], dtype=np.int64), {"payload": payload})
+    elapsed = time.perf_counter() - started
+    if not ctx.dist.is_main:
+        return TaskResult(metrics={})
+    records = _per_sketch_records(ctx, gathered, transfer)
+    atomic_write_text(ctx.run_dir / PER_SKETCH, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
+    _write_gallery(ctx, gathered, pictures, transfer)
+    metrics = _aggregate(gathered, transfer, ctx.seed)
+    metrics["sketches_per_s"] = len(gathered["index"]) / elapsed
+    extra = {"sketches": int(len(gathered["index"])), "timings": {"sli_s": round(elapsed, 3)}}
+    if transfer:
+        extra["target"] = None if plan.fixed_target is None else ctx.data.categories[plan.fixed_target]
+    else:
+        extra["one_stroke_sketches"] = int((gathered["num_strokes"] == 1).sum())
+    return TaskResult(metrics=metrics, artifacts={"per_sketch": PER_SKETCH, "gallery": f"{GALLERY}/index.html"},
+                      extra=extra)
+
+
+def _per_sketch_records(ctx, g: dict[str, np.ndarray], transfer: bool) -> list[dict]:
+    split = ctx.data.split(ctx.task_config["split"])
+    key_ids = getattr(split, "key_ids", None)
+    cats = ctx.data.categories
+    out = []
+    for i, idx in enumerate(g["index"]):
+        label, target = int(g["label"][i]), int(g["target"][i])
+        rec = {"index": int(idx), "key_id": None if key_ids is None else str(key_ids[idx]),
+               "label": label, "category": cats[label]}
+        if transfer:
+            rec.update(target=target, target_category=cats[target])
+        rec.update(num_strokes=int(g["num_strokes"][i]), pred_before=int(g["pred_before"][i]),
+                   pred_after=int(g["pred_after"][i]), steps_taken=int(g["steps_taken"][i]))
+        if transfer:
+            rec["success"] = bool(g["pred_after"][i] == target)
+            keys = ("steps_to_flip", "displacement", "p_original_before", "p_original_after", "p_target_before",
+                    "p_target_after")
+        else:
+            rec["correct_before"] = bool(g["pred_before"][i] == label)
+            rec["correct_after"] = bool(g["pred_after"][i] == label)
+            rec["p_true_before"] = _num(g["p_target_before"][i])
+            rec["p_true_after"] = _num(g["p_target_after"][i])
+            keys = ("location_error_before", "location_error_after", "fidelity", "chamfer_before", "chamfer_after",
+                    "steps_to_correct")
+        rec.update({k: _num(g[k][i]) for k in keys})
+        out.append(rec)
+    return out
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return round(x, 7) if math.isfinite(x) else None
+
+
+def _aggregate(g: dict[str, np.ndarray], transfer: bool, seed: int) -> dict:
+    def mean(key: str):
+        return stats.mean(g[key], seed=seed)  # bootstrap CI, NaN (e.g. 'never') left out
+
+    if transfer:
+        return {"success_rate": stats.proportion(g["pred_after"] == g["target"]),
+                "steps_to_flip": mean("steps_to_flip"), "displacement": mean("displacement"),
+                "p_original_drop": stats.mean(g["p_original_before"] - g["p_original_after"], seed=seed),
+                "p_target_after": mean("p_target_after")}
+    before = np.where(g["location_error_before"] > 0, g["location_error_before"], np.nan)  # one stroke: nothing to recover
+    return {"fidelity": stats.paired(_fidelity, before, g["location_error_after"], seed=seed),
+            "location_error_before": mean("location_error_before"), "location_error_after": mean("location_error_after"),
+            "chamfer_before": mean("chamfer_before"), "chamfer_after": mean("chamfer_after"),
+            "accuracy_before": stats.proportion(g["pred_before"] == g["label"]),
+            "accuracy_after": stats.proportion(g["pred_after"] == g["label"]),
+            "p_true_before": mean("p_target_before"), "p_true_after": mean("p_target_after"),
+            "steps_to_correct": mean("steps_to_correct")}
+
+
+def _fidelity(before: np.ndarray, after: np.ndarray) -> float:
+    """1 - mean location error after / mean location error before (over the same sketches)."""
+    return 1.0 - after.mean() / before.mean()
+
+
+def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray], transfer: bool) -> None:
+    cats = ctx.data.categories
+    row_of = {int(idx): i for i, idx in enumerate(g["index"])}
+    items = []
+    for idx, data in zip(pictures["index"], pictures["payload"]):
+        i = row_of[int(idx)]
+        label, target = int(g["label"][i]), int(g["target"][i])
+        pred_before, pred_after = int(g["pred_before"][i]), int(g["pred_after"][i])
+        if transfer:
+            title = f"#{int(idx)}: {cats[label]} → {cats[target]}"
+            facts = [f"predicted {cats[pred_before]} before, {cats[pred_after]} after",
+                     f"p({cats[target]}): {g['p_target_before'][i]:.3f} → {g['p_target_after'][i]:.3f}; "
+                     f"p({cats[label]}): {g['p_original_before'][i]:.3f} → {g['p_original_after'][i]:.3f}",
+                     f"first target prediction at step {_step_text(g['steps_to_flip'][i])}"]
+        else:
+            title = f"#{int(idx)}: {cats[label]}"
+            facts = [f"predicted {cats[pred_before]} at the start, {cats[pred_after]} at the end",
+                     f"p({cats[label]}): {g['p_target_before'][i]:.3f} → {g['p_target_after'][i]:.3f}",
+                     f"location error {g['location_error_before'][i]:.3f} → {g['location_error_after'][i]:.3f} "
+                     f"(fidelity {_fmt(g['fidelity'][i])}); Chamfer {g['chamfer_before'][i]:.3f} → "
+                     f"{g['chamfer_after'][i]:.3f}",
+                     f"first correct prediction at step {_step_text(g['steps_to_correct'][i])}"]
+        items.append(SketchPicture(int(idx), title, data["shapes"], data["original"], data["trajectory"], facts,
+                                   data["p_target"]))
+    spec = ctx.spec
+    cfg = ctx.task_config
+    notes = [f"run {spec.run_id}; encoder {spec.encoder}; dataset {ctx.data.name}; split {cfg['split']}; "
+             f"seed {spec.seed}; {cfg['steps']} steps of {cfg['optimizer']} (lr {cfg['lr']})",
+             f"{len(items)} of {len(g['index'])} inverted sketches shown", *ctx.notes]
+    write_gallery(ctx.run_dir / GALLERY, items, f"{spec.task}: {spec.encoder} on {ctx.data.name}", notes,
+                  show_start=not transfer, animation_frames=cfg["animation_frames"])
+
+
+def _step_text(x) -> str:
+    return "never" if not math.isfinite(float(x)) else str(int(x))
+
+
+def _fmt(x) -> str:
+    return "n/a" if not math.isfinite(float(x)) else f"{float(x):.3f}"
