@@ -34,3 +34,23 @@ def mean(values: np.ndarray, confidence: float = 0.95, seed: int = 0, resamples:
                     method="percentile", rng=np.random.default_rng(seed), vectorized=True)
     return MetricValue(float(values.mean()), float(res.confidence_interval.low),
                        float(res.confidence_interval.high), n)
+
+
+def paired(statistic, *columns: np.ndarray, confidence: float = 0.95, seed: int = 0,
+           resamples: int = 2000) -> MetricValue:
+    """``statistic(*columns)`` of paired per-sample columns (rows holding a NaN dropped) with a
+    percentile bootstrap interval that resamples whole rows (seeded); e.g. a ratio of two means."""
+    from scipy.stats import bootstrap
+
+    cols = [np.asarray(c, dtype=np.float64) for c in columns]
+    keep = np.logical_and.reduce([np.isfinite(c) for c in cols])
+    cols = [c[keep] for c in cols]
+    n = int(keep.sum())
+    if n == 0:
+        return MetricValue(float("nan"), n=0)
+    value = float(statistic(*cols))
+    if n == 1 or all(np.all(c == c[0]) for c in cols):
+        return MetricValue(value, value, value, n)
+    res = bootstrap(cols, statistic, paired=True, vectorized=False, confidence_level=confidence,
+                    n_resamples=resamples, method="percentile", rng=np.random.default_rng(seed))
+    return MetricValue(value, float(res.confidence_interval.low), float(res.confidence_interval.high), n)
