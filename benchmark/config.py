@@ -52,4 +52,15 @@ def resolve(defaults: dict[str, dict[str, Any]], overrides: list[tuple[str, Any]
             known = [f"{s}.{k}" for s in SECTIONS for k in config[s]] + [k for s in SECTIONS for k in config[s]]
             raise unknown_name("setting", key, known)
         config[owners[0]][key] = value
+    _check_data(config["data"])
     return config
+
+
+def _check_data(data: dict[str, Any]) -> None:
+    for key in DATA_DEFAULTS:
+        value = data.get(key)
+        if value is None and key == "max_points":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BenchError(f"data.{key}={value!r}: expected a whole number of at least 1"
+                             f"{' (or null for no limit)' if key == 'max_points' else ''}")

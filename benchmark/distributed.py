@@ -78,15 +78,16 @@ MIN_BATCH = 8
 
 
 def epoch_batches(num_samples: int, batch_size: int, seed: int, epoch: int,
-                  lengths: np.ndarray | None = None, bucket_batches: int = 0) -> list[np.ndarray]:
+                  lengths: np.ndarray | None = None, bucket_batches: int = 0, min_batch: int = MIN_BATCH
+                  ) -> list[np.ndarray]:
     """The global batches of one training epoch, the same on every rank.
 
     A permutation seeded by ``(seed, epoch)``; with ``lengths`` and ``bucket_batches > 0``,
     each run of ``bucket_batches`` batches is sorted by length before it is cut, so a batch holds
     sketches of similar stroke counts (little padding) while the epoch stays random; batch order
     is shuffled again afterwards. Every sample appears exactly once. A last batch shorter than
-    :data:`MIN_BATCH` joins the one before it, so that no rank of up to ``MIN_BATCH`` processes
-    gets an empty share (and the plan does not depend on the number of processes).
+    ``min_batch`` joins the one before it, so that no rank gets an empty share; with the default
+    (:data:`MIN_BATCH`) the plan is the same for any number of processes up to ``MIN_BATCH``.
     """
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(num_samples)
@@ -95,7 +96,7 @@ def epoch_batches(num_samples: int, batch_size: int, seed: int, epoch: int,
         pieces = [order[i:i + chunk] for i in range(0, num_samples, chunk)]
         order = np.concatenate([p[np.argsort(lengths[p], kind="stable")] for p in pieces])
     batches = [order[i:i + batch_size] for i in range(0, num_samples, batch_size)]
-    if len(batches) > 1 and len(batches[-1]) < MIN_BATCH:
+    if len(batches) > 1 and len(batches[-1]) < min_batch:
         batches[-2:] = [np.concatenate(batches[-2:])]
     if lengths is not None and bucket_batches > 0:
         batches = [batches[i] for i in rng.permutation(len(batches))]
@@ -141,6 +142,6 @@ def all_reduce_sum(info: DistInfo, values: np.ndarray) -> np.ndarray:
     """Element-wise sum of ``values`` over ranks (float64)."""
     if not info.distributed:
         return np.asarray(values, dtype=np.float64)
-    t = torch.as_tensor(np.asarray(values, dtype=np.float64))
+    t = torch.as_tensor(np.asarray(values, dtype=np.float64), device=info.device if info.backend == "nccl" else "cpu")
     dist.all_reduce(t)
-    return t.numpy()
+    return t.cpu().numpy()

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import random
+import re
 import secrets
 import shutil
 import socket
@@ -33,7 +34,7 @@ from benchmark.contracts import MetricValue, RunInfo, TaskResult
 from benchmark.data.sketches import SketchData, SketchSplit
 from benchmark.errors import BenchError
 from benchmark.plugins import Manager, configure, get_manager
-from benchmark.records import SCHEMA_VERSION, load_records, write_record
+from benchmark.records import SCHEMA_VERSION, atomic_write_text, load_records, write_record
 
 RECOGNITION = "recognition"
 
@@ -52,6 +53,7 @@ class RunSpec:
     checkpoint: str | None = None
     resume: bool = False
     fingerprint: str = ""
+    overrides: tuple[str, ...] = ()
 
 
 @dataclass
@@ -145,12 +147,16 @@ class RunContext:
         """``(this rank's share, global batch size)`` for every global batch of an epoch; every
         rank takes the same number of steps and the plan does not depend on the world size."""
         split = self.data.split(split_name)
-        if len(split) < max(self.dist.world_size, distributed.MIN_BATCH):
+        least = max(self.dist.world_size, distributed.MIN_BATCH)
+        if batch_size < self.dist.world_size:
+            raise BenchError(f"task.batch_size={batch_size} is smaller than the {self.dist.world_size} processes: "
+                             f"every process needs part of every batch; raise task.batch_size")
+        if len(split) < least:
             raise BenchError(f"split {split_name!r} of {self.data.name!r} has {len(split)} sketches: too few "
-                             f"to train on (need at least {max(self.dist.world_size, distributed.MIN_BATCH)})")
+                             f"to train on (need at least {least})")
         lengths = self.stroke_counts(split_name) if bucket_batches else None
         for global_batch in distributed.epoch_batches(len(split), batch_size, self.seed, epoch, lengths,
-                                                      bucket_batches):
+                                                      bucket_batches, min_batch=least):
             mine = distributed.shard(global_batch, self.dist.rank, self.dist.world_size)
             batch = self.make_batch(split, mine)
             if epoch == 0:
@@ -203,13 +209,17 @@ def run_info(spec: RunSpec, info: distributed.DistInfo) -> RunInfo:
 # -- planning ---------------------------------------------------------------------------------
 def new_run_id(task: str, encoder: str, data: str) -> str:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    data_name = Path(data).stem if data.endswith(".h5") else data
+    data_name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", Path(data).stem if _is_path(data) else data)
     return f"{stamp}-{task}-{encoder}-{data_name}-{secrets.token_hex(3)}"
+
+
+def _is_path(data: str) -> bool:
+    return data.endswith((".h5", ".hdf5")) or os.sep in data
 
 
 def dataset_for(manager: Manager, data: str) -> tuple[type, dict[str, Any]]:
     """The dataset class and config overrides for ``--data``: a registered name or an ``.h5`` path."""
-    if data.endswith((".h5", ".hdf5")) or os.sep in data:
+    if _is_path(data):
         if not Path(data).is_file():
             raise BenchError(f"--data {data}: no such file (prepare one with `bench data prepare`)")
         return manager.dataset("quickdraw"), {"path": str(Path(data).resolve())}
@@ -224,6 +234,8 @@ def plan(tasks: list[str], encoders: list[str], data: str, seed: int, results: s
     parsed = config_mod.parse_overrides(overrides)
     dataset_cls, data_fixed = dataset_for(manager, data)
     specs = []
+    # a task that needs a trained classifier runs after the recognition run that may provide it
+    tasks = sorted(dict.fromkeys(tasks), key=lambda t: manager.task(t).requires_trained)
     for encoder in encoders:
         encoder_cls = manager.encoder(encoder)
         for task in tasks:
@@ -240,7 +252,8 @@ def plan(tasks: list[str], encoders: list[str], data: str, seed: int, results: s
             fingerprint = hashlib.sha256(json.dumps(
                 [task, task_cls.version, encoder, data, cfg, seed], sort_keys=True, default=str).encode()).hexdigest()
             run_id = (_resumable(results, fingerprint) if resume else None) or new_run_id(task, encoder, data)
-            specs.append(RunSpec(run_id, task, encoder, data, cfg, seed, results, checkpoint, resume, fingerprint))
+            specs.append(RunSpec(run_id, task, encoder, data, cfg, seed, results, checkpoint, resume, fingerprint,
+                                 tuple(overrides)))
     return specs
 
 
@@ -288,7 +301,9 @@ def run(specs: list[RunSpec], nproc: int = 1, plugin_files: tuple[str, ...] = ()
     """Execute ``specs`` on ``nproc`` local processes (or the torchrun group); returns the records
     written by rank 0 (an empty list on other torchrun ranks)."""
     if distributed.launched_by_torchrun():
-        return _execute_all(specs, distributed.init(device=device), plugin_files, threads)
+        info = distributed.init(device=device)
+        # every rank planned, but run ids are random: rank 0's plan is the one all ranks follow
+        return _execute_all(distributed.broadcast_object(info, specs), info, plugin_files, threads)
     if nproc <= 1:
         return _execute_all(specs, distributed.DistInfo(device=device or _default_device()), plugin_files, threads)
     return _spawn(specs, nproc, plugin_files, device, threads)
@@ -367,13 +382,16 @@ def execute(spec: RunSpec, info: distributed.DistInfo) -> dict[str, Any] | None:
     dataset_cls, _ = dataset_for(manager, spec.data)
     started = time.time()
     created = _now()
+    if not info.is_main:
+        distributed.barrier(info)  # rank 0 opens first: it may generate and cache the data
     data = dataset_cls.open(dict(spec.config["data"]))
+    if info.is_main:
+        distributed.barrier(info)
     data_s = time.time() - started
     run_dir = Path(spec.results) / "runs" / spec.run_id
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "in_progress.json").write_text(json.dumps({"fingerprint": spec.fingerprint, "spec": asdict(spec)},
-                                                             default=str))
+        atomic_write_text(run_dir / "in_progress.json",
+                          json.dumps({"fingerprint": spec.fingerprint, "spec": asdict(spec)}, default=str))
     distributed.barrier(info)
     ctx = RunContext(spec=spec, manager=manager, data=data, dist=info, run_dir=run_dir)
     if data.synthetic:
@@ -416,19 +434,25 @@ def _checkpoint_for(ctx: RunContext, task_cls) -> Path | None:
         return path
     if not task_cls.requires_trained:
         return None
-    found = find_trained_checkpoint(spec.results, spec.encoder, ctx.data.identity()["checksum"],
-                                    spec.config["encoder"], spec.config["data"])
+    found = None
+    if ctx.dist.is_main:
+        found = find_trained_checkpoint(spec.results, spec.encoder, ctx.data.identity()["checksum"],
+                                        spec.config["encoder"], spec.config["data"])
+    found = distributed.broadcast_object(ctx.dist, found)
     if found is None:
         ctx.say(f"[yellow]no trained {spec.encoder} classifier for dataset {ctx.data.name!r} in "
                 f"{spec.results}: running the recognition task first[/]")
-        recognition = plan([RECOGNITION], [spec.encoder], spec.data, spec.seed, spec.results,
-                           _encoder_data_overrides(spec))[0]
-        execute(recognition, ctx.dist)
-        found = find_trained_checkpoint(spec.results, spec.encoder, ctx.data.identity()["checksum"],
-                                        spec.config["encoder"], spec.config["data"])
+        recognition = None
+        if ctx.dist.is_main:
+            recognition = plan([RECOGNITION], [spec.encoder], spec.data, spec.seed, spec.results,
+                               [*spec.overrides, *_encoder_data_overrides(spec)], resume=spec.resume)[0]
+        execute(distributed.broadcast_object(ctx.dist, recognition), ctx.dist)
+        if ctx.dist.is_main:
+            found = find_trained_checkpoint(spec.results, spec.encoder, ctx.data.identity()["checksum"],
+                                            spec.config["encoder"], spec.config["data"])
+        found = distributed.broadcast_object(ctx.dist, found)
         if found is None:
             raise BenchError(f"the recognition run for {spec.encoder} produced no checkpoint")
-    found = distributed.broadcast_object(ctx.dist, found)
     ctx.say(f"using classifier checkpoint {found}")
     return Path(found)
 
@@ -445,7 +469,7 @@ def find_trained_checkpoint(results: str, encoder: str, checksum: str, encoder_c
     matches = [r for r in records
                if r["task"]["name"] == RECOGNITION and r["encoder"]["name"] == encoder
                and r["dataset"]["checksum"] == checksum and r["config"]["encoder"] == encoder_config
-               and r["config"]["data"].get("max_strokes") == data_config.get("max_strokes")
+               and all(r["config"]["data"].get(k) == data_config.get(k) for k in ("max_strokes", "max_points"))
                and "checkpoint" in r["artifacts"]]
     for record in sorted(matches, key=lambda r: r["finished"], reverse=True):
         path = Path(record["_path"]).parent / record["artifacts"]["checkpoint"]

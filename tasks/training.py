@@ -23,8 +23,32 @@ CHECKPOINT = "checkpoint"
 PER_SKETCH = "per_sketch.jsonl"
 
 
+#: (setting, type, lowest allowed value) of the recognition task's numeric settings.
+_CHECKS = (("epochs", int, 1), ("batch_size", int, 1), ("eval_batch_size", int, 1), ("lr", float, 0.0),
+           ("weight_decay", float, 0.0), ("warmup_fraction", float, 0.0), ("bucket_batches", int, 0))
+
+
+def check_config(cfg: dict) -> None:
+    """One-line errors for settings a run cannot use (before any work starts); whole numbers
+    given as floats (``3.0``) become ints."""
+    for key, kind, least in _CHECKS:
+        value = cfg[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= least
+        if kind is int:
+            ok = ok and float(value).is_integer()
+        if not ok or (key == "lr" and value <= 0) or (key == "warmup_fraction" and value >= 1):
+            raise BenchError(f"task.{key}={value!r}: expected {'a whole number' if kind is int else 'a number'} "
+                             f"{'in [0, 1)' if key == 'warmup_fraction' else f'of at least {least}'}"
+                             f"{' (and above 0)' if key == 'lr' else ''}")
+        if kind is int:
+            cfg[key] = int(value)
+    if cfg["schedule"] not in ("cosine", "constant"):
+        raise BenchError(f"task.schedule={cfg['schedule']!r}: expected 'cosine' or 'constant'")
+
+
 def run_recognition(ctx) -> TaskResult:
     cfg = ctx.task_config
+    check_config(cfg)
     timings: dict[str, float] = {}
     extra: dict = {}
     if ctx.checkpoint is not None:
@@ -87,8 +111,11 @@ def _write_per_sketch(ctx, out, top1, topk) -> None:
 def evaluate(ctx, model, split: str, batch_size: int, label: str) -> dict[str, np.ndarray] | None:
     """Logits and labels of every sketch of ``split`` (exact over ranks), on rank 0."""
     model.eval()
-    indices, logits, labels = [], [], []
+    indices, logits, labels = [np.zeros(0, np.int64)], [np.zeros((0, model.num_classes), np.float32)], \
+        [np.zeros(0, np.int64)]
     n = len(ctx.data.split(split))
+    if n == 0:
+        raise BenchError(f"split {split!r} of dataset {ctx.data.name!r} is empty")
     with bar(ctx.dist.rank) as progress:
         job = progress.add_task(f"{label} ({split})", total=n)
         for batch in ctx.eval_batches(split, batch_size):
@@ -96,16 +123,12 @@ def evaluate(ctx, model, split: str, batch_size: int, label: str) -> dict[str, n
             labels.append(batch.labels.cpu().numpy())
             indices.append(batch.index.cpu().numpy())
             progress.advance(job, batch.size * ctx.dist.world_size)
-    if not indices:
-        raise BenchError(f"split {split!r} of dataset {ctx.data.name!r} is empty")
     return ctx.gather(np.concatenate(indices), {"logits": np.concatenate(logits), "labels": np.concatenate(labels)})
 
 
 def _schedule(cfg, total_steps: int):
     warmup = int(cfg["warmup_fraction"] * total_steps)
     kind = cfg["schedule"]
-    if kind not in ("cosine", "constant"):
-        raise BenchError(f"task.schedule={kind!r}: expected 'cosine' or 'constant'")
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -133,7 +156,7 @@ def train(ctx):
     best = {"valid_top1": -1.0, "epoch": -1}
     start_epoch, train_s, seen = 0, 0.0, 0
     checkpoint_dir = ctx.run_dir / CHECKPOINT
-    state = _load_state(ctx) if ctx.spec.resume else None
+    state = _load_state(ctx) if distributed.broadcast_object(ctx.dist, ctx.spec.resume and _has_state(ctx)) else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -213,13 +236,18 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _has_state(ctx) -> bool:
+    return ctx.dist.is_main and _state_file(ctx, "train.pt").is_file()
+
+
 def _load_state(ctx):
-    path = _state_file(ctx, "train.pt")
+    """The saved state; a rank without saved RNG state (a resume with more processes) is reseeded."""
+    state = torch.load(_state_file(ctx, "train.pt"), map_location=ctx.device, weights_only=False)
     rng = _state_file(ctx, f"rng-rank{ctx.dist.rank}.pt")
-    if not (path.is_file() and rng.is_file()):
-        return None
-    state = torch.load(path, map_location=ctx.device, weights_only=False)
-    state["rng"] = torch.load(rng, weights_only=False)
+    if rng.is_file():
+        state["rng"] = torch.load(rng, weights_only=False)
+    else:
+        state["rng"] = torch.Generator().manual_seed(ctx.seed * 1000 + state["epoch"] * 10 + ctx.dist.rank).get_state()
     return state
 
 

@@ -48,7 +48,7 @@ class QuickDrawDataset(Dataset):
         if not config.get("path"):
             raise BenchError("dataset quickdraw needs a prepared file: --set path=FILE.h5 "
                              "(make one with `bench data prepare`)")
-        return open_h5(config["path"])
+        return open_h5(config["path"], lazy=True)  # memory-mapped: processes share the page cache
 
 
 @hookimpl
