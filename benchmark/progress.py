@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-T = TypeVar("T")
 
 _console = Console(stderr=True, soft_wrap=True)
 
@@ -27,12 +23,6 @@ def bar(rank: int = 0):
                         disable=not enabled(rank), transient=False)
     with progress:
         yield progress
-
-
-def track(items: Iterable[T], description: str, total: int | None = None, rank: int = 0) -> Iterator[T]:
-    """Iterate ``items`` with a progress bar."""
-    with bar(rank) as progress:
-        yield from progress.track(items, total=total, description=description)
 
 
 def say(message: str, rank: int = 0) -> None:
