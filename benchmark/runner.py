@@ -324,8 +324,9 @@ def _spawn(specs, nproc, plugin_files, device, threads) -> list[dict[str, Any]]:
         mp.start_processes(_worker, args=(specs, nproc, port, plugin_files, device, threads, str(out_dir)),
                            nprocs=nproc, start_method="spawn", join=True)
     except mp.ProcessRaisedException as exc:
-        raise BenchError(f"worker rank {exc.error_index} failed: {_last_line(str(exc))}; the other workers "
-                         f"were stopped and no record was written for the failed run") from None
+        rank, error = _first_failure(out_dir) or (exc.error_index, _last_line(str(exc)))
+        raise BenchError(f"worker rank {rank} failed: {error}; the other workers were stopped and no record "
+                         f"was written for the failed run") from None
     except mp.ProcessExitedException as exc:
         raise BenchError(f"worker rank {exc.error_index} died (exit code {exc.exit_code}"
                          f"{', signal ' + exc.signal_name if exc.signal_name else ''}); the other workers were "
@@ -335,6 +336,21 @@ def _spawn(specs, nproc, plugin_files, device, threads) -> list[dict[str, Any]]:
         records = json.loads(records_file.read_text()) if records_file.exists() else []
         shutil.rmtree(out_dir, ignore_errors=True)
     return records
+
+
+def _first_failure(out_dir: Path) -> tuple[int, str] | None:
+    """``(rank, error)`` of the worker that failed first: the others usually fail after it, with
+    a communication error that says nothing about the cause."""
+    failures = []
+    for path in out_dir.glob("error-rank*.json"):
+        try:
+            failures.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    if not failures:
+        return None
+    first = min(failures, key=lambda f: f["time"])
+    return first["rank"], first["error"]
 
 
 def _last_line(text: str) -> str:
@@ -354,9 +370,14 @@ def _worker(rank, specs, nproc, port, plugin_files, device, threads, out_dir):
     configure(plugin_files)
     if threads is None and (device or _default_device()) == "cpu":
         threads = max(1, (os.cpu_count() or 1) // nproc)
-    info = distributed.init(rank, nproc, device)
     try:
+        info = distributed.init(rank, nproc, device)
         records = _execute_all(specs, info, plugin_files, threads)
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+        Path(out_dir, f"error-rank{rank}.json").write_text(json.dumps({"rank": rank, "time": time.time(),
+                                                                         "error": error}))
+        raise
     finally:
         distributed.shutdown()
     if rank == 0:
