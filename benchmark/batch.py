@@ -157,3 +157,23 @@ def collate(
         truncated_strokes=truncated_strokes,
         truncated_points=truncated_points,
     )
+
+
+def padding_chunks(sorted_counts: np.ndarray, overhead_tokens: int) -> list[np.ndarray]:
+    """Split sketches sorted by stroke count into consecutive chunks minimising the total work,
+    counted as padded tokens (``len(chunk) * (longest + 1)``) plus ``overhead_tokens`` per chunk
+    (the fixed cost of a step, in tokens). Dynamic programming over the split points."""
+    c = np.asarray(sorted_counts, dtype=np.int64)
+    n = len(c)
+    best = np.zeros(n + 1)
+    cut = np.zeros(n + 1, dtype=np.int64)
+    for j in range(1, n + 1):
+        i = np.arange(j)
+        cost = best[:j] + (j - i) * (c[j - 1] + 1) + overhead_tokens
+        cut[j] = int(np.argmin(cost))
+        best[j] = cost[cut[j]]
+    chunks, j = [], n
+    while j > 0:
+        chunks.append(np.arange(cut[j], j))
+        j = cut[j]
+    return chunks[::-1]

@@ -16,8 +16,12 @@ class EncoderModule(nn.Module):
     Stroke location inversion calls :meth:`prepare_sli` once per batch and then
     :meth:`forward_sli` at every optimisation step; override both to cache work that does not
     depend on stroke locations (e.g. stroke shape embeddings). The defaults simply re-run
-    :meth:`forward` with the new locations.
+    :meth:`forward` with the new locations. A module whose :meth:`forward_sli` does no work for
+    padded strokes (it groups sketches by stroke count itself) sets :attr:`packs_strokes`, and
+    callers then need not split batches by stroke count.
     """
+
+    packs_strokes: bool = False
 
     def __init__(self, num_classes: int):
         super().__init__()

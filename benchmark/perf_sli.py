@@ -8,9 +8,12 @@ protocol, and prints sketches per second of:
 - ``published (compat)``: the published loop, one sketch at a time, a full forward pass every step,
   on a ``reference_compat=True`` model (196 stroke tokens, no attention mask), as released;
 - ``one at a time``: the same loop on the default model (tokens only for real strokes);
-- ``batched``: :func:`tasks.inversion.invert_many` on batches of sketches sorted by stroke count,
-  as the ``sli_recovery`` task runs it (shape embeddings computed once per batch);
-- ``batched bfloat16``: the same with ``task.precision=bfloat16`` (opt-in, not the published
+- ``batched, 1 worker``: :func:`tasks.inversion.invert_many` on batches of sketches sorted by
+  stroke count (shape embeddings computed once per batch, tokens packed), all threads inside each
+  operation;
+- ``batched, N workers``: the same with each batch split across ``N`` = ``--threads`` worker threads
+  of one intra-op thread each, as the SLI tasks run it on CPU;
+- ``batched bfloat16``: the latter with ``task.precision=bfloat16`` (opt-in, not the published
   numerics; only faster on CPUs with bf16 instructions).
 
 Parameters are frozen in every variant (gradients with respect to locations only). One run of
@@ -28,8 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from tasks.sli import SLIRecovery
+
 PUBLISHED_RATE = 0.16  # sketches/s of the released code, measured on a 2-core machine like this one
 NUM_CLASSES = 30
+SLI_BATCH_SIZE = SLIRecovery.defaults["batch_size"]
 
 
 def quickdraw_dir() -> Path:
@@ -68,9 +74,9 @@ def load_sketches(count: int, seed: int = 0) -> tuple[list[np.ndarray], str]:
     return [sketches[i] for i in chosen], source
 
 
-def measure(batched_sketches: int = 200, single_sketches: int = 6, compat_sketches: int = 2, batch_size: int = 100,
+def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketches: int = 4, batch_size: int | None = None,
             steps: int = 100, threads: int = 2, seed: int = 0) -> dict[str, Any]:
-    """Rates (sketches/s, wall clock and per CPU second) of the four variants; the single-sketch
+    """Rates (sketches/s, wall clock and per CPU second) of the five variants; the single-sketch
     loops run on the first sketches of the batched sample. Returns ``{"rows": [...], "source",
     "mean_strokes", ...}``."""
     import torch
@@ -80,6 +86,7 @@ def measure(batched_sketches: int = 200, single_sketches: int = 6, compat_sketch
     from tasks.inversion import Protocol, freeze, invert_many, invert_published, start_locations
 
     torch.set_num_threads(threads)
+    batch_size = batch_size or SLI_BATCH_SIZE
     sketches, source = load_sketches(batched_sketches, seed)
     labels = np.random.default_rng(seed).integers(0, NUM_CLASSES, len(sketches))
     strokes = np.array([int((s[:, 2] > 0.5).sum()) for s in sketches])
@@ -95,12 +102,13 @@ def measure(batched_sketches: int = 200, single_sketches: int = 6, compat_sketch
             batch = collate([sketches[i]], labels[i:i + 1], [i])
             invert_published(module, batch, start_locations(batch, "randn", 0.1, seed), int(labels[i]), protocol)
 
-    def batched(module, protocol: Protocol) -> None:
+    def batched(module, protocol: Protocol, workers: int) -> None:
         order = np.argsort(strokes, kind="stable")  # as ctx.eval_batches orders a shard
         for lo in range(0, len(order), batch_size):
             rows = order[lo:lo + batch_size]
             batch = collate([sketches[i] for i in rows], labels[rows], rows)
-            invert_many(module, batch, start_locations(batch, "randn", 0.1, seed), batch.labels, protocol)
+            invert_many(module, batch, start_locations(batch, "randn", 0.1, seed), batch.labels, protocol,
+                        workers=workers)
 
     default_model, compat_model = model(False), model(True)
     warm = collate(sketches[:2], labels[:2], [0, 1])  # first calls pay one-off kernel set-up costs
@@ -110,8 +118,9 @@ def measure(batched_sketches: int = 200, single_sketches: int = 6, compat_sketch
     for name, count, work in (
             ("published (compat)", compat_sketches, lambda: one_at_a_time(compat_model, compat_sketches)),
             ("one at a time", single_sketches, lambda: one_at_a_time(default_model, single_sketches)),
-            ("batched", len(sketches), lambda: batched(default_model, protocol)),
-            ("batched bfloat16", len(sketches), lambda: batched(default_model, bf16))):
+            ("batched, 1 worker", len(sketches), lambda: batched(default_model, protocol, 1)),
+            (f"batched, {threads} workers", len(sketches), lambda: batched(default_model, protocol, threads)),
+            ("batched bfloat16", len(sketches), lambda: batched(default_model, bf16, threads))):
         wall, cpu = time.perf_counter(), time.process_time()
         work()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -128,20 +137,20 @@ def measure(batched_sketches: int = 200, single_sketches: int = 6, compat_sketch
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sketches", type=int, default=200, help="sketches for the batched variant")
+    parser.add_argument("--sketches", type=int, default=400, help="sketches for the batched variants")
     parser.add_argument("--single", type=int, default=6, help="sketches for the one-at-a-time loop")
-    parser.add_argument("--compat", type=int, default=2, help="sketches for the published (compat) loop")
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--compat", type=int, default=4, help="sketches for the published (compat) loop")
+    parser.add_argument("--batch-size", type=int, default=SLI_BATCH_SIZE, help="default: the SLI tasks' batch size")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     out = measure(args.sketches, args.single, args.compat, args.batch_size, args.steps, args.threads)
     print(f"SLI throughput: {out['model']}, {out['steps']} steps, {out['threads']} threads, batch {out['batch_size']}")
     print(f"sketches: {out['source']}; mean {out['mean_strokes']:.1f} strokes, {out['mean_points']:.0f} points")
-    print(f"{'variant':<20} {'sketches':>8} {'wall s':>8} {'cpu s':>8} {'sketches/s':>11} {'x compat':>9} "
+    print(f"{'variant':<22} {'sketches':>8} {'wall s':>8} {'cpu s':>8} {'sketches/s':>11} {'x compat':>9} "
           f"{'x 0.16/s':>9} {'per cpu s':>10} {'x compat':>9}")
     for row in out["rows"]:
-        print(f"{row['variant']:<20} {row['sketches']:>8} {row['seconds']:>8.2f} {row['cpu_seconds']:>8.2f} "
+        print(f"{row['variant']:<22} {row['sketches']:>8} {row['seconds']:>8.2f} {row['cpu_seconds']:>8.2f} "
               f"{row['sketches_per_s']:>11.3f} {row['speedup_vs_compat']:>9.1f} {row['speedup_vs_published_0.16']:>9.1f} "
               f"{row['sketches_per_cpu_s']:>10.3f} {row['cpu_speedup_vs_compat']:>9.1f}")
     print("wall-clock rates count other processes' load; 'per cpu s' divides by this process's CPU time")

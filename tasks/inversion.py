@@ -16,6 +16,8 @@ cosine annealing, ``clip_grad_norm_``, a full forward pass every step): the base
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark.batch import StrokeBatch
+from benchmark.batch import StrokeBatch, padding_chunks
 from benchmark.errors import BenchError
 from benchmark.model import EncoderModule
 
@@ -50,6 +52,9 @@ class Protocol:
     backward passes under ``torch.autocast``: meant for GPUs and CPUs with bf16 instructions (on a
     2-core AMD EPYC with AVX512-BF16, 1.1-1.5x per step); results differ from float32 at the 1e-3
     level, so it is not the published numerics. Locations, loss and updates stay float32.
+    ``canvas``: start points are clamped to ``[-canvas, canvas]`` after every update (1 is the edge
+    of the normalised canvas, whose drawings span at most ``[-0.74, 0.74]``); ``None``, as
+    published, lets them go anywhere.
     """
 
     steps: int = 100
@@ -60,6 +65,7 @@ class Protocol:
     max_step: float = 0.5
     early_stop_probability: float | None = None
     precision: str = "float32"
+    canvas: float | None = None
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "Protocol":
@@ -67,7 +73,8 @@ class Protocol:
         p = cls(steps=int(cfg["steps"]), lr=float(cfg["lr"]), min_lr=float(cfg["min_lr"]),
                 schedule=str(cfg["schedule"]), optimizer=str(cfg["optimizer"]), max_step=float(cfg["max_step"]),
                 early_stop_probability=None if cfg["early_stop_probability"] is None
-                else float(cfg["early_stop_probability"]), precision=str(cfg["precision"]))
+                else float(cfg["early_stop_probability"]), precision=str(cfg["precision"]),
+                canvas=None if cfg.get("canvas") is None else float(cfg["canvas"]))
         if p.steps < 0:
             raise BenchError(f"task.steps={p.steps}: must be 0 or more")
         if not p.lr > 0 or p.min_lr < 0 or not p.max_step > 0:
@@ -79,6 +86,9 @@ class Protocol:
             raise BenchError(f"task.schedule={p.schedule!r}: expected one of {', '.join(SCHEDULES)}")
         if p.precision not in PRECISIONS:
             raise BenchError(f"task.precision={p.precision!r}: expected one of {', '.join(PRECISIONS)}")
+        if p.canvas is not None and not p.canvas > 0:
+            raise BenchError(f"task.canvas={p.canvas}: expected null (no bound, as published) or a positive "
+                             f"half-width (1 is the normalised canvas)")
         if p.early_stop_probability is not None and not 0 < p.early_stop_probability <= 1:
             raise BenchError(f"task.early_stop_probability={p.early_stop_probability}: expected null or a "
                              f"probability in (0, 1]")
@@ -176,7 +186,10 @@ def invert(model: EncoderModule, batch: StrokeBatch, start: torch.Tensor, target
         norm = grad.flatten(1).norm(dim=1)
         coef = (protocol.clip_norm / (norm + CLIP_EPS)).clamp(max=1.0)
         grad = grad * coef[:, None, None]
-        loc = torch.where(active[:, None, None], _update(protocol, step, loc, grad, moment, second), loc)
+        moved = _update(protocol, step, loc, grad, moment, second)
+        if protocol.canvas is not None:
+            moved = moved.clamp(-protocol.canvas, protocol.canvas)
+        loc = torch.where(active[:, None, None], moved, loc)
         steps_taken += active.long()
     if record is not None:
         while len(frames) < steps + 1:  # everyone stopped early: the rest of the trajectory is still
@@ -189,26 +202,51 @@ def invert(model: EncoderModule, batch: StrokeBatch, start: torch.Tensor, target
 
 def invert_many(model: EncoderModule, batch: StrokeBatch, start: torch.Tensor, targets: torch.Tensor,
                 protocol: Protocol, record: torch.Tensor | None = None,
-                overhead_tokens: int = CHUNK_OVERHEAD_TOKENS) -> Inversion:
+                overhead_tokens: int = CHUNK_OVERHEAD_TOKENS, workers: int = 1) -> Inversion:
     """:func:`invert` on sub-batches of similar stroke counts (see :func:`padding_chunks`), each
     trimmed to its own longest sketch, so a few long sketches do not make every sketch of the
-    batch pay for their padding. Same results as one :func:`invert` call, in the same row order."""
+    batch pay for their padding (a model that packs strokes itself, see
+    :attr:`~benchmark.model.EncoderModule.packs_strokes`, gets the batch in ``workers`` parts of
+    alike stroke counts). With ``workers > 1`` the parts run in that many threads, each with one
+    intra-op thread (on CPU, small operations parallelise better across sketches than within an
+    operation). Same results as one :func:`invert` call, in the same row order."""
     counts = batch.num_strokes.cpu().numpy()
     order = np.argsort(counts, kind="stable")
     B, S = batch.stroke_mask.shape
     recorded = np.zeros(B, dtype=bool) if record is None else record.cpu().numpy()
     slot = np.cumsum(recorded) - 1  # each recorded row's place in the trajectory
-    parts = []
-    for chunk in padding_chunks(counts[order], overhead_tokens):
-        rows = order[chunk]
+    if model.packs_strokes:
+        parts = [np.arange(w, B, workers) for w in range(min(workers, B))]
+    else:
+        parts = padding_chunks(counts[order], overhead_tokens)
+
+    def run(part: np.ndarray):
+        rows = order[part]
         sub = trim(batch.select(torch.as_tensor(rows, device=batch.labels.device)))
         n = sub.stroke_mask.shape[1]
         rec = recorded[rows]
         inv = invert(model, sub, start[torch.as_tensor(rows, device=start.device), :n],
                      targets[torch.as_tensor(rows, device=targets.device)], protocol,
                      torch.as_tensor(rec, device=batch.labels.device) if rec.any() else None)
-        parts.append((rows, n, slot[rows[rec]], inv))
-    return _combine(parts, B, S, int(recorded.sum()) if record is not None else None)
+        return rows, n, slot[rows[rec]], inv
+
+    if workers > 1 and len(parts) > 1:
+        with _one_intra_op_thread(), ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(run, parts))
+    else:
+        results = [run(part) for part in parts]
+    return _combine(results, B, S, int(recorded.sum()) if record is not None else None)
+
+
+@contextmanager
+def _one_intra_op_thread():
+    """torch's intra-op threads set to one (threads started inside inherit it), then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _combine(parts, B: int, S: int, num_recorded: int | None) -> Inversion:
@@ -229,26 +267,6 @@ def _combine(parts, B: int, S: int, num_recorded: int | None) -> Inversion:
         if inv.trajectory is not None:
             out.trajectory[:, torch.as_tensor(slots), :n] = inv.trajectory
     return out
-
-
-def padding_chunks(sorted_counts: np.ndarray, overhead_tokens: int) -> list[np.ndarray]:
-    """Split sketches sorted by stroke count into consecutive chunks minimising the total work,
-    counted as padded tokens (``len(chunk) * (longest + 1)``) plus ``overhead_tokens`` per chunk
-    (the fixed cost of a step, in tokens). Dynamic programming over the split points."""
-    c = np.asarray(sorted_counts, dtype=np.int64)
-    n = len(c)
-    best = np.zeros(n + 1)
-    cut = np.zeros(n + 1, dtype=np.int64)
-    for j in range(1, n + 1):
-        i = np.arange(j)
-        cost = best[:j] + (j - i) * (c[j - 1] + 1) + overhead_tokens
-        cut[j] = int(np.argmin(cost))
-        best[j] = cost[cut[j]]
-    chunks, j = [], n
-    while j > 0:
-        chunks.append(np.arange(cut[j], j))
-        j = cut[j]
-    return chunks[::-1]
 
 
 def trim(batch: StrokeBatch) -> StrokeBatch:
@@ -278,7 +296,7 @@ def invert_published(model: EncoderModule, batch: StrokeBatch, start: torch.Tens
     """The published loop for one sketch (``batch`` of size 1, ``start`` ``(1, S, 2)``): SGD on the
     real strokes' locations, ``CosineAnnealingLR``, ``clip_grad_norm_`` at ``max_step / lr``, a full
     forward pass every step, all steps run. Returns the final ``(1, S, 2)`` locations."""
-    if batch.size != 1 or protocol.optimizer != "sgd" or protocol.schedule != "cosine":
+    if batch.size != 1 or protocol.optimizer != "sgd" or protocol.schedule != "cosine" or protocol.canvas is not None:
         raise ValueError("invert_published runs the published protocol (SGD, cosine) on one sketch")
     n = int(batch.stroke_mask[0].sum())
     loc = start[:, :n].detach().clone().requires_grad_()

@@ -14,7 +14,7 @@ from benchmark import SLI, Metric, Task
 _COMMON = {
     "split": "test",
     "max_sketches": 500,
-    "batch_size": 100,
+    "batch_size": 256,
     "steps": 100,
     "lr": 10.0,
     "min_lr": 1e-5,
@@ -23,6 +23,7 @@ _COMMON = {
     "max_step": 0.5,
     "early_stop_probability": None,
     "precision": "float32",
+    "canvas": None,
     "pictures": 12,
     "animation_frames": 51,
 }

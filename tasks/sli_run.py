@@ -151,8 +151,10 @@ def _invert_batch(ctx, plan: _Plan, model, batch, transfer: bool) -> tuple[dict[
         start = start_locations(batch, cfg["init"], cfg["init_scale"], ctx.seed)
     device = batch.labels.device
     record = np.isin(index, list(plan.pictures))
+    # on CPU the batch is split across the run's threads (see invert_many); on a GPU it runs whole
+    workers = torch.get_num_threads() if device.type == "cpu" else 1
     inv = invert_many(model, batch, start, torch.as_tensor(targets, device=device), plan.protocol,
-                      torch.as_tensor(record, device=device) if record.any() else None)
+                      torch.as_tensor(record, device=device) if record.any() else None, workers=workers)
     shapes = _shapes(batch)
     true = batch.locations.cpu().numpy().astype(np.float64)
     rows = np.arange(batch.size)

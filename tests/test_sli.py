@@ -116,8 +116,10 @@ def test_batched_equals_one_at_a_time(batch, make_model, protocol):
     if protocol.early_stop_probability is not None:
         protocol = _halfway_threshold(model, batch, start, protocol)
     together = invert(model, batch, start, targets, protocol)
+    # Adam divides by the root of tiny second moments, which magnifies float rounding a little
+    tolerance = 1e-4 if protocol.optimizer == "adam" else 1e-5
     for i, (n, alone) in enumerate(_alone(model, batch, start, targets, protocol)):
-        assert torch.allclose(together.final[i, :n], alone.final[0], atol=1e-5), i
+        assert torch.allclose(together.final[i, :n], alone.final[0], atol=tolerance), i
         assert torch.allclose(together.probs_after[i], alone.probs_after[0], atol=1e-5), i
         assert torch.allclose(together.p_target[i], alone.p_target[0], atol=1e-5), i
         assert int(together.hit_step[i]) == int(alone.hit_step[0])
@@ -151,16 +153,34 @@ def test_batched_follows_the_published_loop(batch):
         assert torch.allclose(together.final[i, :n], published[0], atol=1e-5), i
 
 
-def test_sub_batches_match_one_batch(batch):
-    model = _stroke_vit()
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("make_model", [_stroke_vit, _stroke_bag], ids=["packed", "chunked"])
+def test_sub_batches_and_worker_threads_match_one_batch(batch, make_model, workers):
+    model = make_model()
+    assert model.packs_strokes == (make_model is _stroke_vit)
     start = start_locations(batch, "shuffle", 0.1, seed=0)
     record = torch.tensor([True, False, True, False, False, True, False, True])
     whole = invert(model, batch, start, batch.labels, Protocol(steps=8), record)
-    split = invert_many(model, batch, start, batch.labels, Protocol(steps=8), record, overhead_tokens=1)
+    threads = torch.get_num_threads()
+    split = invert_many(model, batch, start, batch.labels, Protocol(steps=8), record, overhead_tokens=1,
+                        workers=workers)
+    assert torch.get_num_threads() == threads  # the workers' single intra-op thread is undone
     for name in ("final", "probs_before", "probs_after", "p_target", "trajectory"):
         assert torch.allclose(getattr(whole, name), getattr(split, name), atol=1e-5), name
     assert torch.equal(whole.hit_step, split.hit_step)
     assert torch.equal(whole.first_hit.isnan(), split.first_hit.isnan())
+
+
+def test_canvas_bound_keeps_start_points_on_the_canvas(batch):
+    model = _stroke_vit()
+    start = start_locations(batch, "randn", 0.1, seed=0)
+    free = invert(model, batch, start, batch.labels, Protocol(steps=10))
+    assert free.final.abs().max() > 0.3  # lr 10 moves start points far
+    bounded = invert(model, batch, start, batch.labels, Protocol(steps=10, canvas=0.3))
+    assert bounded.final.abs().max() <= 0.3
+    assert (bounded.final[~batch.stroke_mask] == 0).all()
+    with pytest.raises(BenchError, match="task.canvas=0.0"):
+        Protocol.from_config({**_task_defaults(), "canvas": 0})
 
 
 def test_bfloat16_precision_stays_close_to_float32(batch):

@@ -27,7 +27,7 @@ from benchmark.batch import collate
 from benchmark.checkpoints import load_checkpoint, save_checkpoint
 from benchmark.errors import BenchError
 from encoders.stroke_vit import ENCODERS, StrokeViTBase, StrokeViTTiny, StrokeViTTinyNoLocation
-from encoders.stroke_vit.model import StrokeViT
+from encoders.stroke_vit.model import PackedStrokes, StrokeViT
 from encoders.stroke_vit.reference import from_reference, load_reference_state_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,6 +357,36 @@ def test_sli_reuses_shape_embeddings_and_differentiates_locations(sketches, monk
         assert torch.isfinite(grad).all()
         assert (grad.abs().sum(-1) > 0).eq(batch.stroke_mask).all()  # padded strokes get no gradient
     assert len(lstm_calls) == 1
+
+
+@pytest.mark.parametrize("overhead", [0, 12, 10_000])  # one chunk per stroke count ... one chunk in all
+def test_packed_sli_path_equals_padded_path(overhead, monkeypatch):
+    """Logits and location gradients of the packed path (chunked tokens, CLS-only last layer) match
+    the padded path's, for sketches of very unequal stroke counts and a batch in no particular order."""
+    from encoders.stroke_vit import packed
+
+    monkeypatch.setattr(packed, "CHUNK_OVERHEAD_TOKENS", overhead)
+    rng = np.random.default_rng(3)
+    counts = [1, 7, 2, 2, 30, 1, 5, 2, 9, 3, 3, 12]
+    batch = collate([sketch(rng, n, (1, 9)) for n in counts], list(range(len(counts))))
+    torch.manual_seed(0)
+    module = StrokeViTTiny.build(12, {"num_layers": 3}).eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    prepared = module.prepare_sli(batch)
+    assert isinstance(prepared, PackedStrokes)
+    assert len(prepared.layout.chunks) == {0: len(set(counts)), 10_000: 1}.get(overhead, len(prepared.layout.chunks))
+    locations = (batch.locations + 0.2 * torch.randn(batch.locations.shape)) * batch.stroke_mask[..., None]
+    grads = []
+    for forward in (lambda x: module.forward_sli(prepared, x), lambda x: module(batch.replace(locations=x))):
+        x = locations.clone().requires_grad_()
+        logits = forward(x)
+        F.cross_entropy(logits, batch.labels).backward()
+        grads.append((logits.detach(), x.grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grads[0][1], grads[1][1], atol=1e-5, rtol=1e-4)
+    assert module.packs_strokes and not module.train().packs_strokes
+    assert not StrokeViTTiny.build(12, {"num_layers": 1, "reference_compat": True}).eval().packs_strokes
 
 
 def test_bucketed_lstm_equals_each_sequence_run_alone():

@@ -29,6 +29,7 @@ from transformers.models.vit.modeling_vit import ViTLayer
 from benchmark.batch import StrokeBatch
 from benchmark.errors import BenchError
 from benchmark.model import EncoderModule
+from encoders.stroke_vit.packed import FusedLayer, PackedLayout, packed_layers
 
 #: ``transformers.ViTConfig`` defaults the reference inherited from its pretrained backbones.
 LAYER_NORM_EPS = 1e-12
@@ -54,6 +55,17 @@ class PreparedStrokes:
 
     tokens: torch.Tensor
     attention_mask: torch.Tensor | None
+
+
+@dataclass
+class PackedStrokes:
+    """Location-independent state of the packed SLI path (see :mod:`encoders.stroke_vit.packed`):
+    ``tokens`` ``(B, S, H)`` shape + order terms of the strokes, their ``layout`` in the chunked
+    token matrix, and the frozen layers with fused query/key/value weights."""
+
+    tokens: torch.Tensor
+    layout: PackedLayout
+    layers: list[FusedLayer]
 
 
 class StrokeViT(EncoderModule):
@@ -150,18 +162,36 @@ class StrokeViT(EncoderModule):
             hidden = layer(hidden, prepared.attention_mask)
         return self.head(self.layernorm(hidden[:, 0]))
 
+    @property
+    def packs_strokes(self) -> bool:
+        """:meth:`forward_sli` packs strokes itself in eval mode (outside compat mode)."""
+        return not self.training and not self.reference_compat
+
     # -- EncoderModule API --------------------------------------------------------------------------
     def forward(self, batch: StrokeBatch) -> torch.Tensor:
         return self._classify(self._prepare(batch), batch.locations)
 
-    def prepare_sli(self, batch: StrokeBatch) -> PreparedStrokes:
-        """Shape and order terms computed once (detached: SLI differentiates w.r.t. locations only)."""
+    def prepare_sli(self, batch: StrokeBatch) -> PreparedStrokes | PackedStrokes:
+        """Shape and order terms computed once (detached: SLI differentiates w.r.t. locations only);
+        in eval mode (outside compat mode) laid out for :func:`~encoders.stroke_vit.packed.packed_layers`."""
         with torch.no_grad():
-            return self._prepare(batch)
+            prepared = self._prepare(batch)
+            if not self.packs_strokes:
+                return prepared
+            return PackedStrokes(prepared.tokens, PackedLayout.of(batch.stroke_mask, prepared.tokens.dtype),
+                                 [FusedLayer.of(layer) for layer in self.layers])
 
-    def forward_sli(self, prepared: PreparedStrokes, locations: torch.Tensor) -> torch.Tensor:
+    def forward_sli(self, prepared: PreparedStrokes | PackedStrokes, locations: torch.Tensor) -> torch.Tensor:
         """Logits for new stroke start points ``(B, S, 2)``: only the location term and the layers run."""
-        return self._classify(prepared, locations)
+        if isinstance(prepared, PreparedStrokes):
+            return self._classify(prepared, locations)
+        tokens = prepared.tokens
+        if self.location is not None:
+            tokens = tokens + self.location(locations)
+        B = tokens.shape[0]
+        tokens = torch.cat([self.cls_token.expand(B, -1, -1), tokens], dim=1)
+        hidden = packed_layers(prepared.layers, prepared.layout.pack(tokens), prepared.layout)
+        return self.head(self.layernorm(hidden))
 
 
 def length_buckets(lengths: torch.Tensor, waste: float = BUCKET_WASTE) -> list[torch.Tensor]:
