@@ -46,7 +46,7 @@ def quickdraw_dir() -> Path:
 def load_sketches(count: int, seed: int = 0) -> tuple[list[np.ndarray], str]:
     """``count`` normalised sketches (a seeded sample) and a description of where they came from."""
     from benchmark.data.formats import Drawing, read_ndjson
-    from benchmark.data.normalise import is_degenerate, normalise
+    from benchmark.data.normalise import is_degenerate, normalised_sketch
 
     folder = quickdraw_dir()
     names_file = folder / "categories30.txt"
@@ -58,10 +58,7 @@ def load_sketches(count: int, seed: int = 0) -> tuple[list[np.ndarray], str]:
                 continue
             for drawing in read_ndjson(path, name.strip(), raw=False):
                 if isinstance(drawing, Drawing) and not is_degenerate(drawing.points[:, :2]):
-                    sketch = np.empty(drawing.points.shape, np.float32)
-                    sketch[:, :2] = normalise(drawing.points[:, :2])
-                    sketch[:, 2] = drawing.points[:, 2]
-                    sketches.append(sketch)
+                    sketches.append(normalised_sketch(drawing.points))
         source = f"real QuickDraw drawings (simplified, 30 SLI categories) from {folder}"
     else:
         from benchmark.data.demo import load_demo

@@ -23,7 +23,7 @@ import numpy as np
 
 from benchmark.data.formats import strokes_to_points
 from benchmark.data.h5store import SPLITS, H5Writer, open_h5
-from benchmark.data.normalise import NORMALISATION, SIMPLIFIED_MAX, normalise
+from benchmark.data.normalise import NORMALISATION, SIMPLIFIED_MAX, normalised_sketch
 from benchmark.data.sketches import SketchData
 from benchmark.errors import BenchError
 
@@ -162,10 +162,7 @@ def generate(out: Path, seed: int, sizes: dict[str, int]) -> str:
                 rng = np.random.default_rng([seed, split_index, label])
                 for i in range(sizes[split]):
                     points = draw(name, rng)
-                    sketch = np.empty(points.shape, np.float32)
-                    sketch[:, :2] = normalise(points[:, :2])
-                    sketch[:, 2] = points[:, 2]
-                    writer.add(split, sketch, points[:, :2], label, f"demo/{split}/{name}/{i}")
+                    writer.add(split, normalised_sketch(points), points[:, :2], label, f"demo/{split}/{name}/{i}")
         return writer.commit({
             "name": "demo", "synthetic": True, "normalisation": NORMALISATION,
             "source": {"format": "synthetic", "generator": f"demo v{GENERATOR_VERSION}", "seed": seed,

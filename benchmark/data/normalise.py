@@ -43,6 +43,14 @@ def normalise(xy: np.ndarray) -> np.ndarray:
     return (2 * v - 1).astype(np.float32)
 
 
+def normalised_sketch(points: np.ndarray) -> np.ndarray:
+    """``(n, 3)`` float32 sketch: :func:`normalise`d ``x, y`` of ``points`` and its end-of-stroke column."""
+    out = np.empty(points.shape, dtype=np.float32)
+    out[:, :2] = normalise(points[:, :2])
+    out[:, 2] = points[:, 2]
+    return out
+
+
 def resample(stroke: np.ndarray, spacing: float = 1.0) -> np.ndarray:
     """Points every ``spacing`` units of arc length along a polyline ``(n, 2)``, plus its end."""
     if len(stroke) < 2:

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmark.data.categories import quickdraw_names
 from benchmark.data.formats import BINARY, SIMPLIFIED, SKETCHRNN, Bad, ndjson_kind, read_drawings
 from benchmark.data.h5store import H5Writer
-from benchmark.data.normalise import NORMALISATION, normalise
+from benchmark.data.normalise import NORMALISATION, normalised_sketch
 from benchmark.progress import bar as progress_bar
 from benchmark.errors import BenchError, unknown_name
 
@@ -156,7 +154,7 @@ def prepare(source: str | Path, categories: list[str], out: str | Path, *,
                     continue
                 seen[item.key_id] = hash(item.points.tobytes())
                 split = item.split or split_of(item.key_id, split_fractions)
-                writer.add(split, _normalised(item.points), item.points[:, :2], label, item.key_id, item.country)
+                writer.add(split, normalised_sketch(item.points), item.points[:, :2], label, item.key_id, item.country)
                 kept += 1
                 if fmt != SKETCHRNN and max_per_category is not None and kept >= max_per_category:
                     break
@@ -175,13 +173,6 @@ def prepare(source: str | Path, categories: list[str], out: str | Path, *,
         })
     _report(counts)
     return PrepareReport(Path(out), fmt, checksum, counts, time.perf_counter() - start)
-
-
-def _normalised(points: np.ndarray) -> np.ndarray:
-    out = np.empty(points.shape, dtype=np.float32)
-    out[:, :2] = normalise(points[:, :2])
-    out[:, 2] = points[:, 2]
-    return out
 
 
 def _report(counts: dict[str, Any]) -> None:
