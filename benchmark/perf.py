@@ -11,7 +11,6 @@ TARGETS = {
     "data": ("benchmark.perf_data", "HDF5 random-access reads through the collate vs one dataset per sketch"),
     "recognition": ("benchmark.perf_recognition",
                     "stroke_vit_tiny train/eval on the 30 real categories vs the published implementation"),
-    "encoders": ("benchmark.perf_encoders", "stroke_vit_tiny train/eval steps, default vs reference_compat"),
     "baselines": ("benchmark.perf_baselines", "train/eval sketches/s of every baseline encoder"),
     "sli": ("benchmark.perf_sli", "batched SLI vs the published one-sketch-at-a-time loop"),
 }

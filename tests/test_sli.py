@@ -409,3 +409,12 @@ def test_cli_transfer_to_a_named_class(tmp_path, tiny_checkpoint):
     assert all(r["target_category"] == "left" and r["category"] != "left" for r in rows)
     assert 0 <= record["metrics"]["success_rate"]["value"] <= 1
     assert record["extra"]["target"] == "left"
+
+
+def test_perf_sli_measures_every_variant_on_a_small_sample():
+    from benchmark.perf_sli import measure
+
+    out = measure(batched_sketches=6, single_sketches=1, compat_sketches=1, batch_size=4, steps=2, threads=1)
+    assert [r["variant"] for r in out["rows"]] == ["published (compat)", "one at a time", "batched, 1 worker",
+                                                  "batched, 1 worker", "batched bfloat16"]
+    assert all(r["sketches_per_s"] > 0 for r in out["rows"]) and out["rows"][0]["speedup_vs_compat"] == 1.0
