@@ -111,12 +111,13 @@ def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketch
     warm = collate(sketches[:2], labels[:2], [0, 1])  # first calls pay one-off kernel set-up costs
     for module in (default_model, compat_model):
         invert_many(module, warm, warm.locations, warm.labels, Protocol(steps=2))
+    workers = f"batched, {threads} worker{'s' if threads > 1 else ''}"
     rows = []
     for name, count, work in (
             ("published (compat)", compat_sketches, lambda: one_at_a_time(compat_model, compat_sketches)),
             ("one at a time", single_sketches, lambda: one_at_a_time(default_model, single_sketches)),
             ("batched, 1 worker", len(sketches), lambda: batched(default_model, protocol, 1)),
-            (f"batched, {threads} worker{'s' if threads > 1 else ''}", len(sketches), lambda: batched(default_model, protocol, threads)),
+            (workers, len(sketches), lambda: batched(default_model, protocol, threads)),
             ("batched bfloat16", len(sketches), lambda: batched(default_model, bf16, threads))):
         wall, cpu = time.perf_counter(), time.process_time()
         work()
