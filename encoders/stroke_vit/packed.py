@@ -45,7 +45,6 @@ class PackedLayout:
     ``order`` ``(B,)``: the batch rows in chunk order (``cls_rows[order]`` is increasing).
     """
 
-    stroke_mask: torch.Tensor
     gather: torch.Tensor
     cls_rows: torch.Tensor
     order: torch.Tensor
@@ -81,7 +80,7 @@ class PackedLayout:
             gather.append(block.reshape(-1))
             start += len(rows) * T
         device = stroke_mask.device
-        return cls(stroke_mask, torch.from_numpy(np.concatenate(gather)).to(device),
+        return cls(torch.from_numpy(np.concatenate(gather)).to(device),
                    torch.from_numpy(cls_rows).to(device), torch.from_numpy(order).to(device), chunks)
 
     def pack(self, tokens: torch.Tensor) -> torch.Tensor:
