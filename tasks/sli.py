@@ -48,6 +48,10 @@ class SLIRecovery(_SLITask):
         "fidelity": Metric(True, "1 - mean location error after / mean location error before (1: layout fully "
                                  "recovered, 0: no closer than the scrambled start, < 0: further); sketches with "
                                  "one stroke excluded; per-sketch values in per_sketch.jsonl", "fraction"),
+        "aligned_fidelity": Metric(True, "fidelity after the best similarity transform (rotation, scale, "
+                                         "translation) of each layout onto the true one: is the arrangement "
+                                         "recovered, whatever its size or orientation; sketches with fewer than "
+                                         "three strokes excluded", "fraction"),
         "location_error_before": Metric(False, "mean distance of scrambled to true start points, global "
                                                "translation removed", "normalised units"),
         "location_error_after": Metric(False, "mean distance of recovered to true start points, global "

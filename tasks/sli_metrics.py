@@ -25,6 +25,25 @@ def location_error(recovered: np.ndarray, true: np.ndarray) -> float:
     return float(np.linalg.norm(diff, axis=1).mean())
 
 
+def aligned_error(recovered: np.ndarray, true: np.ndarray) -> float:
+    """Mean distance between true and recovered start points after the least-squares similarity
+    transform (rotation, uniform scale, translation; no mirroring) of the recovered set onto the true
+    one (Umeyama, 1991): what is left of the error once size and orientation are forgiven. Zero for
+    fewer than three strokes (any two points align exactly)."""
+    a = np.asarray(recovered, dtype=np.float64)
+    b = np.asarray(true, dtype=np.float64)
+    if len(a) < 3:
+        return 0.0
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    u, sing, vt = np.linalg.svd(a.T @ b)
+    flip = np.array([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    rotation = u @ np.diag(flip) @ vt
+    spread = float((a ** 2).sum())
+    scale = float((sing * flip).sum()) / spread if spread > 0 else 0.0
+    return float(np.linalg.norm(scale * a @ rotation - b, axis=1).mean())
+
+
 def fidelity(error_before: float, error_after: float) -> float:
     """``1 - error_after / error_before``: 1 for a perfect recovery, 0 for no progress, negative
     when worse than the start; NaN when there was nothing to recover (``error_before == 0``, e.g.

@@ -33,8 +33,8 @@ _SAMPLE_STREAM, _PICTURE_STREAM = 3, 4
 #: Per-sketch columns gathered from every rank (the rows of ``per_sketch.jsonl``).
 _COMMON_COLUMNS = ("index", "label", "target", "num_strokes", "pred_before", "pred_after", "p_target_before",
                    "p_target_after", "steps_taken")
-_RECOVERY = ("location_error_before", "location_error_after", "fidelity", "chamfer_before", "chamfer_after",
-             "steps_to_correct")
+_RECOVERY = ("location_error_before", "location_error_after", "fidelity", "aligned_error_before",
+             "aligned_error_after", "aligned_fidelity", "chamfer_before", "chamfer_after", "steps_to_correct")
 _TRANSFER = ("steps_to_flip", "displacement", "p_original_before", "p_original_after")
 _INT_COLUMNS = frozenset({"index", "label", "target", "num_strokes", "pred_before", "pred_after", "steps_taken"})
 
@@ -118,6 +118,10 @@ def _recovery_rows(shapes, true, start, inv: Inversion) -> dict[str, list]:
         out["location_error_before"].append(before)
         out["location_error_after"].append(after)
         out["fidelity"].append(sm.fidelity(before, after))
+        aligned_before, aligned_after = sm.aligned_error(s, t), sm.aligned_error(f, t)
+        out["aligned_error_before"].append(aligned_before)
+        out["aligned_error_after"].append(aligned_after)
+        out["aligned_fidelity"].append(sm.fidelity(aligned_before, aligned_after))
         out["chamfer_before"].append(sm.chamfer(sm.place(sketch, s), original))
         out["chamfer_after"].append(sm.chamfer(sm.place(sketch, f), original))
         out["steps_to_correct"].append(sm.first_step(int(inv.hit_step[b])))
@@ -232,8 +236,7 @@ def _per_sketch_records(ctx, g: dict[str, np.ndarray], transfer: bool) -> list[d
             rec["correct_after"] = bool(g["pred_after"][i] == label)
             rec["p_true_before"] = _num(g["p_target_before"][i])
             rec["p_true_after"] = _num(g["p_target_after"][i])
-            keys = ("location_error_before", "location_error_after", "fidelity", "chamfer_before", "chamfer_after",
-                    "steps_to_correct")
+            keys = _RECOVERY
         rec.update({k: _num(g[k][i]) for k in keys})
         out.append(rec)
     return out
@@ -254,7 +257,9 @@ def _aggregate(g: dict[str, np.ndarray], transfer: bool, seed: int) -> dict:
                 "p_original_drop": stats.mean(g["p_original_before"] - g["p_original_after"], seed=seed),
                 "p_target_after": mean("p_target_after")}
     before = np.where(g["location_error_before"] > 0, g["location_error_before"], np.nan)  # one stroke: nothing to recover
+    aligned = np.where(g["aligned_error_before"] > 0, g["aligned_error_before"], np.nan)  # fewer than three strokes
     return {"fidelity": stats.paired(_fidelity, before, g["location_error_after"], seed=seed),
+            "aligned_fidelity": stats.paired(_fidelity, aligned, g["aligned_error_after"], seed=seed),
             "location_error_before": mean("location_error_before"), "location_error_after": mean("location_error_after"),
             "chamfer_before": mean("chamfer_before"), "chamfer_after": mean("chamfer_after"),
             "accuracy_before": stats.proportion(g["pred_before"] == g["label"]),

@@ -245,12 +245,28 @@ def test_perfect_recovery_scores_fidelity_one_and_chamfer_zero(batch):
     rows = _recovery_rows(_shapes(batch), true, start, _inversion(batch.locations.clone(), batch))
     multi = batch.num_strokes.numpy() > 1
     assert np.allclose(np.asarray(rows["fidelity"])[multi], 1.0)
+    three = batch.num_strokes.numpy() > 2
+    assert np.allclose(np.asarray(rows["aligned_fidelity"])[three], 1.0)
+    assert np.isnan(np.asarray(rows["aligned_fidelity"])[~three]).all()
     assert np.allclose(rows["chamfer_after"], 0.0) and np.allclose(rows["location_error_after"], 0.0)
     assert (np.asarray(rows["chamfer_before"]) > 0).all()
     # translated as a whole: the layout is perfect (fidelity 1) but the drawing moved (Chamfer > 0)
     moved = _recovery_rows(_shapes(batch), true, start, _inversion(batch.locations + torch.tensor([0.5, 0.0]), batch))
     assert np.allclose(np.asarray(moved["fidelity"])[multi], 1.0)
     assert (np.asarray(moved["chamfer_after"]) > 0.1).all()
+
+
+def test_aligned_error_forgives_size_rotation_and_translation_but_not_mirroring():
+    true = np.array([[0.0, 0.0], [0.5, 0.1], [0.2, 0.6], [-0.3, 0.4]])
+    angle = 0.7
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = 2.5 * true @ rotation + np.array([0.3, -0.2])
+    assert sm.aligned_error(moved, true) == pytest.approx(0.0, abs=1e-12)
+    assert sm.location_error(moved, true) > 0.3
+    assert sm.aligned_error(true * np.array([-1.0, 1.0]), true) > 0.05  # a mirror image is another drawing
+    assert sm.aligned_error(true[:2] * 3, true[:2] + 1) == 0.0  # two points always align
+    collapsed = np.zeros_like(true)
+    assert sm.aligned_error(collapsed, true) == pytest.approx(np.linalg.norm(true - true.mean(0), axis=1).mean())
 
 
 def test_aggregate_fidelity_on_known_cases():
@@ -260,7 +276,8 @@ def test_aggregate_fidelity_on_known_cases():
         n = len(before)
         g = {"location_error_before": np.array(before), "location_error_after": np.array(after),
              "label": np.zeros(n, int), "pred_before": np.zeros(n, int), "pred_after": np.zeros(n, int)}
-        for key in ("chamfer_before", "chamfer_after", "p_target_before", "p_target_after", "steps_to_correct"):
+        for key in ("chamfer_before", "chamfer_after", "p_target_before", "p_target_after", "steps_to_correct",
+                    "aligned_error_before", "aligned_error_after"):
             g[key] = np.zeros(n)
         return _aggregate(g, transfer=False, seed=0)
 
