@@ -60,6 +60,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("recognition", "top1", "top-1"),
     Column("recognition", "top5", "top-5"),
     Column("sli_recovery", "fidelity", "SLI fidelity"),
+    Column("sli_recovery", "aligned_fidelity", "SLI aligned fidelity"),
     Column("sli_recovery", "accuracy_after", "acc. after SLI"),
     Column("sli_transfer", "success_rate", "SLI transfer"),
     Column("recognition", "train_sketches_per_s", "train speed"),
@@ -85,6 +86,7 @@ class PairedTest:
 PAIRED_TESTS: dict[str, PairedTest] = {
     "recognition.top1": PairedTest("per_sketch", "correct", "mcnemar"),
     "sli_recovery.fidelity": PairedTest("per_sketch", "fidelity", "wilcoxon"),
+    "sli_recovery.aligned_fidelity": PairedTest("per_sketch", "aligned_fidelity", "wilcoxon"),
     "sli_recovery.accuracy_after": PairedTest("per_sketch", "correct_after", "mcnemar"),
     "sli_transfer.success_rate": PairedTest("per_sketch", "success", "mcnemar", same=("target",)),
 }
