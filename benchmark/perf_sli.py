@@ -24,9 +24,7 @@ each, so the figures carry the machine's noise; the published implementation was
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,37 +36,23 @@ NUM_CLASSES = 30
 SLI_BATCH_SIZE = SLIRecovery.defaults["batch_size"]
 
 
-def quickdraw_dir() -> Path:
-    root = Path(__file__).resolve().parent.parent
-    return Path(os.environ.get("BENCH_QUICKDRAW_DIR", root.parent / "shared" / "quickdraw"))
+def load_sketches(count: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray, str]:
+    """A seeded sample of ``count`` normalised sketches, their labels and where they came from."""
+    from benchmark.perf_data import default_source
+    from benchmark.perf_recognition import real_sketches
 
-
-def load_sketches(count: int, seed: int = 0) -> tuple[list[np.ndarray], str]:
-    """``count`` normalised sketches (a seeded sample) and a description of where they came from."""
-    from benchmark.data.formats import Drawing, read_ndjson
-    from benchmark.data.normalise import is_degenerate, normalised_sketch
-
-    folder = quickdraw_dir()
-    names_file = folder / "categories30.txt"
-    sketches: list[np.ndarray] = []
-    if names_file.is_file() and (folder / "full" / "simplified").is_dir():
-        for name in names_file.read_text().split("\n"):
-            path = folder / "full" / "simplified" / f"{name.strip()}.ndjson"
-            if not name.strip() or not path.is_file():
-                continue
-            for drawing in read_ndjson(path, name.strip(), raw=False):
-                if isinstance(drawing, Drawing) and not is_degenerate(drawing.points[:, :2]):
-                    sketches.append(normalised_sketch(drawing.points))
+    folder = default_source()
+    if folder is not None:
+        sketches, labels, _ = real_sketches(folder)
         source = f"real QuickDraw drawings (simplified, 30 SLI categories) from {folder}"
     else:
         from benchmark.data.demo import load_demo
 
         split = load_demo().split("test")
-        sketches = split.get(range(len(split)))
+        sketches, labels = split.get(range(len(split))), np.asarray(split.labels)
         source = "synthetic demo test split (QuickDraw sample not found)"
-    rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(sketches), size=min(count, len(sketches)), replace=False)
-    return [sketches[i] for i in chosen], source
+    chosen = np.random.default_rng(seed).choice(len(sketches), size=min(count, len(sketches)), replace=False)
+    return [sketches[i] for i in chosen], labels[chosen], source
 
 
 def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketches: int = 4, batch_size: int | None = None,
@@ -84,8 +68,7 @@ def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketch
 
     torch.set_num_threads(threads)
     batch_size = batch_size or SLI_BATCH_SIZE
-    sketches, source = load_sketches(batched_sketches, seed)
-    labels = np.random.default_rng(seed).integers(0, NUM_CLASSES, len(sketches))
+    sketches, labels, source = load_sketches(batched_sketches, seed)
     strokes = np.array([int((s[:, 2] > 0.5).sum()) for s in sketches])
     protocol = Protocol(steps=steps)
     bf16 = Protocol(steps=steps, precision="bfloat16")

@@ -147,7 +147,7 @@ class RunContext:
         """``(this rank's share, global batch size)`` for every global batch of an epoch; every
         rank takes the same number of steps and the plan does not depend on the world size."""
         split = self.data.split(split_name)
-        least = max(self.dist.world_size, distributed.MIN_BATCH)
+        least = self._least_batch()
         if batch_size < self.dist.world_size:
             raise BenchError(f"task.batch_size={batch_size} is smaller than the {self.dist.world_size} processes: "
                              f"every process needs part of every batch; raise task.batch_size")
@@ -162,6 +162,15 @@ class RunContext:
             if epoch == 0:
                 self._count_truncation(batch)
             yield batch.to(self.device), len(global_batch)
+
+    def train_steps(self, split_name: str, batch_size: int) -> int:
+        """How many global batches :meth:`train_batches` yields per epoch (the same every epoch)."""
+        n = len(self.data.split(split_name))
+        return len(distributed.epoch_batches(n, batch_size, self.seed, 0, min_batch=self._least_batch()))
+
+    def _least_batch(self) -> int:
+        """The smallest global batch: every rank needs a share of it."""
+        return max(self.dist.world_size, distributed.MIN_BATCH)
 
     def _count_truncation(self, batch: StrokeBatch) -> None:
         self.truncated["strokes"] += batch.truncated_strokes

@@ -15,11 +15,9 @@ cosine annealing, ``clip_grad_norm_``, a full forward pass every step): the base
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -28,10 +26,8 @@ import torch.nn.functional as F
 from benchmark.batch import StrokeBatch, padding_chunks
 from benchmark.errors import BenchError
 from benchmark.model import EncoderModule
+from tasks.sli_protocol import Protocol
 
-OPTIMIZERS = ("sgd", "adam")
-PRECISIONS = ("float32", "bfloat16")
-SCHEDULES = ("cosine", "constant")
 INITS = ("randn", "zero", "shuffle", "true")
 #: As ``torch.nn.utils.clip_grad_norm_``: ``coef = max_norm / (norm + eps)``, at most 1.
 CLIP_EPS = 1e-6
@@ -39,70 +35,6 @@ ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 #: Fixed cost of one optimisation step of a (sub-)batch, in stroke tokens (see :func:`padding_chunks`).
 CHUNK_OVERHEAD_TOKENS = 48
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """How start locations are optimised (defaults: the published protocol).
-
-    ``max_step``: the gradient norm is clipped at ``max_step / lr``, so one plain SGD step moves a
-    sketch's locations by at most ``max_step`` (published: 0.5). ``early_stop_probability``: a
-    sketch stops (its locations freeze) once its target-class probability reaches this value;
-    ``None`` runs every step, as published. ``precision="bfloat16"`` runs the model's forward and
-    backward passes under ``torch.autocast``: meant for GPUs and CPUs with bf16 instructions (on a
-    2-core AMD EPYC with AVX512-BF16, 1.1-1.5x per step); results differ from float32 at the 1e-3
-    level, so it is not the published numerics. Locations, loss and updates stay float32.
-    ``canvas``: start points are clamped to ``[-canvas, canvas]`` after every update (1 is the edge
-    of the normalised canvas, whose drawings span at most ``[-0.74, 0.74]``); ``None``, as
-    published, lets them go anywhere.
-    """
-
-    steps: int = 100
-    lr: float = 10.0
-    min_lr: float = 1e-5
-    schedule: str = "cosine"
-    optimizer: str = "sgd"
-    max_step: float = 0.5
-    early_stop_probability: float | None = None
-    precision: str = "float32"
-    canvas: float | None = None
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "Protocol":
-        """The protocol from a task config, with a clear error for each bad value."""
-        p = cls(steps=int(cfg["steps"]), lr=float(cfg["lr"]), min_lr=float(cfg["min_lr"]),
-                schedule=str(cfg["schedule"]), optimizer=str(cfg["optimizer"]), max_step=float(cfg["max_step"]),
-                early_stop_probability=None if cfg["early_stop_probability"] is None
-                else float(cfg["early_stop_probability"]), precision=str(cfg["precision"]),
-                canvas=None if cfg.get("canvas") is None else float(cfg["canvas"]))
-        if p.steps < 0:
-            raise BenchError(f"task.steps={p.steps}: must be 0 or more")
-        if not p.lr > 0 or p.min_lr < 0 or not p.max_step > 0:
-            raise BenchError(f"task.lr={p.lr}, task.min_lr={p.min_lr}, task.max_step={p.max_step}: lr and "
-                             f"max_step must be positive, min_lr 0 or more")
-        if p.optimizer not in OPTIMIZERS:
-            raise BenchError(f"task.optimizer={p.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
-        if p.schedule not in SCHEDULES:
-            raise BenchError(f"task.schedule={p.schedule!r}: expected one of {', '.join(SCHEDULES)}")
-        if p.precision not in PRECISIONS:
-            raise BenchError(f"task.precision={p.precision!r}: expected one of {', '.join(PRECISIONS)}")
-        if p.canvas is not None and not p.canvas > 0:
-            raise BenchError(f"task.canvas={p.canvas}: expected null (no bound, as published) or a positive "
-                             f"half-width (1 is the normalised canvas)")
-        if p.early_stop_probability is not None and not 0 < p.early_stop_probability <= 1:
-            raise BenchError(f"task.early_stop_probability={p.early_stop_probability}: expected null or a "
-                             f"probability in (0, 1]")
-        return p
-
-    @property
-    def clip_norm(self) -> float:
-        return self.max_step / self.lr
-
-    def lr_at(self, step: int) -> float:
-        """Learning rate of step ``step`` (0-based): ``CosineAnnealingLR(T_max=steps, eta_min=min_lr)``."""
-        if self.schedule == "constant":
-            return self.lr
-        return self.min_lr + (self.lr - self.min_lr) * (1 + math.cos(math.pi * step / self.steps)) / 2
 
 
 @dataclass
@@ -158,7 +90,7 @@ def invert(model: EncoderModule, batch: StrokeBatch, start: torch.Tensor, target
     second = torch.zeros_like(loc) if protocol.optimizer == "adam" else None
     for step in range(steps + 1):
         if record is not None:
-            frames.append(loc[record].clone())
+            frames.append(loc[record])  # boolean indexing copies
         optimising = step < steps
         x = loc.clone().requires_grad_(optimising)
         with torch.set_grad_enabled(optimising), torch.autocast(loc.device.type, dtype=torch.bfloat16,
@@ -179,7 +111,9 @@ def invert(model: EncoderModule, batch: StrokeBatch, start: torch.Tensor, target
         first_hit = torch.where(hit[:, None, None], loc, first_hit)
         if protocol.early_stop_probability is not None:
             active = active & (p < protocol.early_stop_probability)
-        if not optimising or not bool(active.any()):
+            if not bool(active.any()):  # a device sync, so only where sketches can stop
+                break
+        if not optimising:
             break
         (grad,) = torch.autograd.grad((loss * active).sum(), x)
         grad = torch.where(real, grad, 0)

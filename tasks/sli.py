@@ -10,20 +10,13 @@ cross-entropy toward the target. The torch code lives in :mod:`tasks.sli_run`.
 from __future__ import annotations
 
 from benchmark import SLI, Metric, Task
+from tasks.sli_protocol import protocol_defaults
 
 _COMMON = {
     "split": "test",
     "max_sketches": 500,
     "batch_size": 256,
-    "steps": 100,
-    "lr": 10.0,
-    "min_lr": 1e-5,
-    "schedule": "cosine",
-    "optimizer": "sgd",
-    "max_step": 0.5,
-    "early_stop_probability": None,
-    "precision": "float32",
-    "canvas": None,
+    **protocol_defaults(),
     "pictures": 12,
     "animation_frames": 51,
 }

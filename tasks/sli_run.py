@@ -101,7 +101,7 @@ def _plan(ctx, transfer: bool) -> _Plan:
 
 def _shapes(batch) -> list[list[np.ndarray]]:
     """Per sketch, its real strokes relative to their start points (what the model saw)."""
-    rel = torch.cumsum(batch.offsets[..., :2], dim=2).cpu().numpy().astype(np.float64)
+    rel = batch.points(torch.zeros_like(batch.locations)).cpu().numpy().astype(np.float64)
     point_mask = batch.point_mask.cpu().numpy()
     counts = batch.num_strokes.cpu().numpy()
     return [[rel[b, s, point_mask[b, s]] for s in range(counts[b])] for b in range(batch.size)]
@@ -256,10 +256,12 @@ def _aggregate(g: dict[str, np.ndarray], transfer: bool, seed: int) -> dict:
                 "steps_to_flip": mean("steps_to_flip"), "displacement": mean("displacement"),
                 "p_original_drop": stats.mean(g["p_original_before"] - g["p_original_after"], seed=seed),
                 "p_target_after": mean("p_target_after")}
-    before = np.where(g["location_error_before"] > 0, g["location_error_before"], np.nan)  # one stroke: nothing to recover
-    aligned = np.where(g["aligned_error_before"] > 0, g["aligned_error_before"], np.nan)  # fewer than three strokes
-    return {"fidelity": stats.paired(_fidelity, before, g["location_error_after"], seed=seed),
-            "aligned_fidelity": stats.paired(_fidelity, aligned, g["aligned_error_after"], seed=seed),
+    def fidelity(column: str, errors: str):  # over the sketches whose own fidelity is defined
+        before = np.where(np.isfinite(g[column]), g[f"{errors}_before"], np.nan)
+        return stats.paired(_fidelity, before, g[f"{errors}_after"], seed=seed)
+
+    return {"fidelity": fidelity("fidelity", "location_error"),
+            "aligned_fidelity": fidelity("aligned_fidelity", "aligned_error"),
             "location_error_before": mean("location_error_before"), "location_error_after": mean("location_error_after"),
             "chamfer_before": mean("chamfer_before"), "chamfer_after": mean("chamfer_after"),
             "accuracy_before": stats.proportion(g["pred_before"] == g["label"]),
@@ -269,8 +271,8 @@ def _aggregate(g: dict[str, np.ndarray], transfer: bool, seed: int) -> dict:
 
 
 def _fidelity(before: np.ndarray, after: np.ndarray) -> float:
-    """1 - mean location error after / mean location error before (over the same sketches)."""
-    return 1.0 - after.mean() / before.mean()
+    """Fidelity of the mean errors before and after (over the same sketches)."""
+    return sm.fidelity(before.mean(), after.mean())
 
 
 def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray], transfer: bool) -> None:

@@ -150,8 +150,7 @@ def train(ctx):
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    n_train = len(ctx.data.split("train"))
-    steps_per_epoch = len(distributed.epoch_batches(n_train, cfg["batch_size"], ctx.seed, 0))
+    steps_per_epoch = ctx.train_steps("train", cfg["batch_size"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, steps_per_epoch * cfg["epochs"]))
     best = {"valid_top1": -1.0, "epoch": -1}
     start_epoch, train_s, seen = 0, 0.0, 0
@@ -205,8 +204,6 @@ def train(ctx):
         best = distributed.broadcast_object(ctx.dist, best)
         _save_state(ctx, model, optimizer, scheduler, best, epoch, train_s, seen)
     distributed.barrier(ctx.dist)
-    if best["epoch"] < 0:
-        raise BenchError("training ran no epoch (task.epochs must be at least 1)")
     best_model = ctx.load_encoder(checkpoint_dir)
     _drop_state(ctx)
     extra = {"best_epoch": best["epoch"] + 1, "epochs": cfg["epochs"], "train_s": round(train_s, 3),

@@ -279,6 +279,8 @@ def test_aggregate_fidelity_on_known_cases():
         for key in ("chamfer_before", "chamfer_after", "p_target_before", "p_target_after", "steps_to_correct",
                     "aligned_error_before", "aligned_error_after"):
             g[key] = np.zeros(n)
+        g["fidelity"] = np.array([sm.fidelity(b, a) for b, a in zip(before, after)])  # as the per-sketch rows
+        g["aligned_fidelity"] = np.full(n, np.nan)
         return _aggregate(g, transfer=False, seed=0)
 
     perfect = run([0.4, 0.2, 0.0], [0.0, 0.0, 0.0])  # the one-stroke sketch (0 -> 0) is left out

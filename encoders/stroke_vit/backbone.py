@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import BenchError
+from encoders.stroke_vit.hub import hub_error, require_hub_id
 from encoders.stroke_vit.model import HIDDEN_ACT, LAYER_NORM_EPS, StrokeViT
 
 #: (ViTConfig attribute, encoder config key) pairs that must agree.
@@ -61,14 +62,9 @@ def _from_pretrained(source: str):
             raise BenchError(f"backbone folder {path} has no config.json; write it with "
                              f"ViTModel.save_pretrained(folder)")
         return ViTModel.from_pretrained(str(path), add_pooling_layer=False)
-    if source.startswith((".", "/", "~")) or source.count("/") != 1:
-        raise BenchError(f"backbone {source!r}: no such folder, and not a hub id of the form 'owner/name'")
+    require_hub_id(source, f"backbone {source!r}: no such folder")
     try:
         return ViTModel.from_pretrained(source, add_pooling_layer=False)
     except OSError as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
-        raise BenchError(
-            f"backbone {source!r}: cannot load it from the HuggingFace hub (unreachable from this machine, "
-            f"or not in the local cache: {reason[:120]}); on a machine with internet run "
-            f"ViTModel.from_pretrained({source!r}).save_pretrained(FOLDER), copy FOLDER here and pass "
-            f"--set backbone=/path/to/FOLDER") from None
+        raise hub_error(f"backbone {source!r}", exc, f"ViTModel.from_pretrained({source!r}).save_pretrained(FOLDER)",
+                        "pass --set backbone=/path/to/FOLDER") from None

@@ -60,8 +60,8 @@ class PreparedStrokes:
 @dataclass
 class PackedStrokes:
     """Location-independent state of the packed SLI path (see :mod:`encoders.stroke_vit.packed`):
-    ``tokens`` ``(B, S, H)`` shape + order terms of the strokes, their ``layout`` in the chunked
-    token matrix, and the frozen layers with fused query/key/value weights."""
+    ``tokens`` ``(R, H)``: the chunked token matrix without the location term (CLS token; shape +
+    order of each stroke), its ``layout``, and the frozen layers with fused query/key/value weights."""
 
     tokens: torch.Tensor
     layout: PackedLayout
@@ -178,20 +178,21 @@ class StrokeViT(EncoderModule):
             prepared = self._prepare(batch)
             if not self.packs_strokes:
                 return prepared
-            return PackedStrokes(prepared.tokens, PackedLayout.of(batch.stroke_mask, prepared.tokens.dtype),
-                                 [FusedLayer.of(layer) for layer in self.layers])
+            tokens = prepared.tokens
+            layout = PackedLayout.of(batch.stroke_mask, tokens.dtype)
+            with_cls = torch.cat([self.cls_token.expand(len(tokens), -1, -1), tokens], dim=1)
+            return PackedStrokes(layout.pack(with_cls), layout, [FusedLayer.of(layer) for layer in self.layers])
 
     def forward_sli(self, prepared: PreparedStrokes | PackedStrokes, locations: torch.Tensor) -> torch.Tensor:
         """Logits for new stroke start points ``(B, S, 2)``: only the location term and the layers run."""
         if isinstance(prepared, PreparedStrokes):
             return self._classify(prepared, locations)
-        tokens = prepared.tokens
-        if self.location is not None:
-            tokens = tokens + self.location(locations)
-        B = tokens.shape[0]
-        tokens = torch.cat([self.cls_token.expand(B, -1, -1), tokens], dim=1)
-        hidden = packed_layers(prepared.layers, prepared.layout.pack(tokens), prepared.layout)
-        return self.head(self.layernorm(hidden))
+        layout = prepared.layout
+        hidden = prepared.tokens
+        if self.location is not None:  # only this term changes from step to step
+            with_cls = nn.functional.pad(locations, (0, 0, 1, 0))  # the CLS slot: no location term
+            hidden = hidden + self.location(layout.pack(with_cls)) * layout.strokes
+        return self.head(self.layernorm(packed_layers(prepared.layers, hidden, layout)))
 
 
 def length_buckets(lengths: torch.Tensor, waste: float = BUCKET_WASTE) -> list[torch.Tensor]:

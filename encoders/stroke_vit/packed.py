@@ -41,27 +41,28 @@ class PackedLayout:
     """Where each token of a ``(B, 1 + S)`` batch (CLS first) sits in the chunked matrix.
 
     ``gather`` ``(R,)`` indexes the flat ``(B * (1 + S) + 1)`` tokens (the last one a zero row, for
-    padding); ``cls_rows`` ``(B,)``: each sketch's CLS row in the chunked matrix, in batch order;
-    ``order`` ``(B,)``: the batch rows in chunk order (``cls_rows[order]`` is increasing).
+    padding); ``strokes`` ``(R, 1)``: 1 on the rows of real strokes, 0 on CLS and padding rows;
+    ``cls_rows`` ``(B,)``: the CLS rows in chunk order; ``unsort`` ``(B,)``: the permutation that puts
+    chunk order back into batch order.
     """
 
     gather: torch.Tensor
+    strokes: torch.Tensor
     cls_rows: torch.Tensor
-    order: torch.Tensor
+    unsort: torch.Tensor
     chunks: list[Chunk]
 
     @classmethod
-    def of(cls, stroke_mask: torch.Tensor, dtype: torch.dtype, overhead_tokens: int | None = None) -> "PackedLayout":
+    def of(cls, stroke_mask: torch.Tensor, dtype: torch.dtype) -> "PackedLayout":
         """The layout of a batch's ``(B, S)`` real strokes, chunked by :func:`padding_chunks` with
-        ``overhead_tokens`` per chunk (default :data:`CHUNK_OVERHEAD_TOKENS`)."""
-        overhead_tokens = CHUNK_OVERHEAD_TOKENS if overhead_tokens is None else overhead_tokens
+        :data:`CHUNK_OVERHEAD_TOKENS` per chunk."""
         mask = stroke_mask.cpu().numpy()
         B, S = mask.shape
         counts = mask.sum(1)
         order = np.argsort(counts, kind="stable")
         pad = B * (1 + S)
         gather, cls_rows, chunks, start = [], np.empty(B, dtype=np.int64), [], 0
-        for part in padding_chunks(counts[order], overhead_tokens):
+        for part in padding_chunks(counts[order], CHUNK_OVERHEAD_TOKENS):
             rows = order[part]
             T = 1 + int(counts[rows].max())
             block = np.full((len(rows), T), pad, dtype=np.int64)
@@ -79,9 +80,12 @@ class PackedLayout:
             chunks.append(Chunk(start, len(rows), T, key_mask))
             gather.append(block.reshape(-1))
             start += len(rows) * T
+        gather = np.concatenate(gather)
+        strokes = (gather != pad) & (gather % (1 + S) != 0)
         device = stroke_mask.device
-        return cls(torch.from_numpy(np.concatenate(gather)).to(device),
-                   torch.from_numpy(cls_rows).to(device), torch.from_numpy(order).to(device), chunks)
+        return cls(torch.from_numpy(gather).to(device), torch.from_numpy(strokes[:, None]).to(device, dtype),
+                   torch.from_numpy(cls_rows[order]).to(device), torch.from_numpy(np.argsort(order)).to(device),
+                   chunks)
 
     def pack(self, tokens: torch.Tensor) -> torch.Tensor:
         """The ``(R, H)`` chunked matrix of ``tokens`` ``(B, 1 + S, H)``."""
@@ -118,16 +122,15 @@ class FusedLayer:
 
 def packed_layers(layers: list[FusedLayer], x: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
     """``(B, H)`` CLS outputs, in batch order, of ``layers`` run on the chunked matrix ``x`` ``(R, H)``."""
-    cls_sorted = layout.cls_rows[layout.order]
     for i, layer in enumerate(layers):
         qkv = nn.functional.linear(layer.ln1(x), layer.qkv_weight, layer.qkv_bias)
         if i + 1 < len(layers):
             x = x + layer.out(torch.cat([_attention(qkv, c, layer.heads, cls_only=False) for c in layout.chunks]))
         else:  # only the CLS queries matter from here on
-            x = x[cls_sorted] + layer.out(torch.cat([_attention(qkv, c, layer.heads, cls_only=True)
+            x = x[layout.cls_rows] + layer.out(torch.cat([_attention(qkv, c, layer.heads, cls_only=True)
                                                      for c in layout.chunks]))
         x = x + layer.fc2(layer.act(layer.fc1(layer.ln2(x))))
-    return x[torch.argsort(layout.order)]
+    return x[layout.unsort]
 
 
 def _attention(qkv: torch.Tensor, chunk: Chunk, heads: int, cls_only: bool) -> torch.Tensor:

@@ -35,7 +35,8 @@ from typing import Any
 import torch
 
 from benchmark.errors import BenchError
-from encoders.stroke_vit.model import ARCH_KEYS, StrokeViT
+from encoders.stroke_vit.hub import hub_error, require_hub_id
+from encoders.stroke_vit.model import StrokeViT, build_stroke_vit
 
 IGNORED_PREFIXES = ("vit.embeddings.mask_token", "vit.embeddings.position_embeddings",
                     "vit.embeddings.patch_embeddings.", "vit.pooler.", "classifier.")
@@ -132,7 +133,7 @@ def read_reference_state_dict(source: str | Path) -> tuple[dict[str, torch.Tenso
         for wrapper in ("state_dict", "model"):  # training checkpoints that wrap the weights
             if isinstance(state.get(wrapper), dict):
                 state = state[wrapper]
-    return state, hf_config
+    return _strip_ddp_prefix(state), hf_config
 
 
 def reference_config(state_dict: dict[str, torch.Tensor], hf_config: dict[str, Any]) -> dict[str, Any]:
@@ -163,14 +164,13 @@ def from_reference(source: str | Path, num_classes: int | None = None,
     from encoders.stroke_vit import StrokeViTEncoder
 
     state, hf_config = read_reference_state_dict(source)
-    state = _strip_ddp_prefix(state)
     cfg = {**StrokeViTEncoder.defaults, **reference_config(state, hf_config), "reference_compat": True,
            **(config or {})}
     rows = int(state["vit.fc.weight"].shape[0]) if "vit.fc.weight" in state else None
     num_classes = int(num_classes or rows or 0)
     if rows is not None and num_classes > rows:
         raise BenchError(f"{source}: its head has {rows} classes, fewer than num_classes={num_classes}")
-    module = StrokeViT(num_classes, **{k: cfg[k] for k in ARCH_KEYS})
+    module = build_stroke_vit(num_classes, cfg)
     load_reference_state_dict(module, state)
     module.encoder_config = cfg
     return module.eval()
@@ -184,15 +184,11 @@ def _strip_ddp_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Te
 
 
 def _download(repo_id: str) -> Path:
-    if repo_id.startswith((".", "/", "~")) or repo_id.count("/") != 1:
-        raise BenchError(f"{repo_id}: no such file or folder, and not a hub id of the form 'owner/name'")
+    require_hub_id(repo_id, f"{repo_id}: no such file or folder")
     import huggingface_hub
 
     try:
         return Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=["*.json", *WEIGHT_FILES]))
     except Exception as exc:  # noqa: BLE001 - network, cache and validation errors all end here
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
-        raise BenchError(f"{repo_id}: cannot download it from the HuggingFace hub (unreachable from this "
-                         f"machine, or not in the local cache: {reason[:120]}); on a machine with internet run "
-                         f"huggingface_hub.snapshot_download({repo_id!r}, local_dir=FOLDER), copy FOLDER here "
-                         f"and pass its path instead") from None
+        raise hub_error(repo_id, exc, f"huggingface_hub.snapshot_download({repo_id!r}, local_dir=FOLDER)",
+                        "pass its path instead") from None
