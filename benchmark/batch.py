@@ -177,3 +177,12 @@ def padding_chunks(sorted_counts: np.ndarray, overhead_tokens: int) -> list[np.n
         chunks.append(np.arange(cut[j], j))
         j = cut[j]
     return chunks[::-1]
+
+
+def reversal_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """``(N, steps)`` long index reversing each right-padded sequence within its own length
+    (``lengths`` ``(N,)``): real step ``t`` maps to ``length - 1 - t``, padded steps stay in
+    place, so gathering with it never moves padding into real steps (an involution)."""
+    t = torch.arange(steps, device=lengths.device).unsqueeze(0)
+    length = lengths.unsqueeze(1)
+    return torch.where(t < length, length - 1 - t, t)

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from benchmark.errors import unknown_name
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from benchmark.data.sketches import SketchData
     from benchmark.model import EncoderModule
@@ -62,6 +64,14 @@ class Encoder(_Registered):
         """Return a freshly initialised module for ``num_classes`` classes from a full config
         (``defaults`` updated with user overrides). Import torch-heavy code inside this method."""
         raise NotImplementedError(f"encoder {cls.name!r} does not implement build()")
+
+    @classmethod
+    def full_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """``defaults`` updated with ``config``; a key not in ``defaults`` is a one-line error
+        with the close names (for :meth:`build` implementations)."""
+        for key in sorted(set(config) - set(cls.defaults)):
+            raise unknown_name("encoder setting", key, cls.defaults, hint=f"(encoder {cls.name!r})")
+        return {**cls.defaults, **config}
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,12 @@ class Task(_Registered):
     #: True when the task needs a trained classifier: the runner passes ``--checkpoint`` or the
     #: newest matching ``recognition`` checkpoint as ``ctx.checkpoint`` (training one first if none).
     requires_trained: ClassVar[bool] = False
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        """Raise a one-line :class:`BenchError` for a task setting no run can use; may normalise
+        values in place (``3.0`` -> ``3``). Called when runs are planned, before any data is
+        opened or classifier trained; must stay light (no torch). Default: accept everything."""
 
     def run(self, ctx: "RunContext") -> TaskResult:
         """Do the work for ``ctx.encoder`` on ``ctx.data`` and return the metrics."""

@@ -258,12 +258,23 @@ def plan(tasks: list[str], encoders: list[str], data: str, seed: int, results: s
             defaults = {"task": task_cls.defaults, "encoder": encoder_cls.defaults,
                         "data": {**config_mod.DATA_DEFAULTS, **dataset_cls.defaults, **data_fixed}}
             cfg = config_mod.resolve(defaults, _applicable(parsed, defaults))
+            _check_task_config(manager, task_cls, cfg["task"])
             fingerprint = hashlib.sha256(json.dumps(
                 [task, task_cls.version, encoder, data, cfg, seed], sort_keys=True, default=str).encode()).hexdigest()
             run_id = (_resumable(results, fingerprint) if resume else None) or new_run_id(task, encoder, data)
             specs.append(RunSpec(run_id, task, encoder, data, cfg, seed, results, checkpoint, resume, fingerprint,
                                  tuple(overrides)))
     return specs
+
+
+def _check_task_config(manager: Manager, task_cls, config: dict[str, Any]) -> None:
+    try:
+        task_cls.check_config(config)
+    except BenchError:
+        raise
+    except Exception as exc:  # a plugin's own checker failing is still a one-line error naming it
+        raise BenchError(f"task {task_cls.name!r} (plugin {manager.entry('task', task_cls.name).plugin!r}) could "
+                         f"not check its settings: {type(exc).__name__}: {exc}") from exc
 
 
 def _applicable(overrides: list[tuple[str, Any]], defaults: dict[str, dict[str, Any]]) -> list[tuple[str, Any]]:
@@ -397,26 +408,25 @@ def _execute_all(specs, info, plugin_files, threads) -> list[dict[str, Any]]:
     if threads:
         torch.set_num_threads(int(threads))
     records = []
+    opened: dict[str, SketchData] = {}
     for spec in specs:
-        record = execute(spec, info)
+        record = execute(spec, info, opened)
         if record is not None:
             records.append(record)
     return records
 
 
-def execute(spec: RunSpec, info: distributed.DistInfo) -> dict[str, Any] | None:
-    """Run one spec on this rank; rank 0 writes and returns the record."""
+def execute(spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchData] | None = None
+            ) -> dict[str, Any] | None:
+    """Run one spec on this rank; rank 0 writes and returns the record. ``opened`` keeps the
+    datasets already opened by earlier specs of the same command (reused, not read again)."""
     manager = get_manager()
     task_cls = manager.task(spec.task)
     encoder_entry = manager.entry("encoder", spec.encoder)
-    dataset_cls, _ = dataset_for(manager, spec.data)
     started = time.time()
     created = _now()
-    if not info.is_main:
-        distributed.barrier(info)  # rank 0 opens first: it may generate and cache the data
-    data = dataset_cls.open(dict(spec.config["data"]))
-    if info.is_main:
-        distributed.barrier(info)
+    opened = {} if opened is None else opened
+    data = _open_data(manager, spec, info, opened)
     data_s = time.time() - started
     run_dir = Path(spec.results) / "runs" / spec.run_id
     if info.is_main:
@@ -426,7 +436,7 @@ def execute(spec: RunSpec, info: distributed.DistInfo) -> dict[str, Any] | None:
     ctx = RunContext(spec=spec, manager=manager, data=data, dist=info, run_dir=run_dir)
     if data.synthetic:
         ctx.note(f"dataset {data.name!r} is synthetic (procedurally drawn), not human sketches")
-    ctx.checkpoint = _checkpoint_for(ctx, task_cls)
+    ctx.checkpoint = _checkpoint_for(ctx, task_cls, opened)
     random.seed(spec.seed)
     np.random.seed(spec.seed % 2**32)
     torch.manual_seed(spec.seed)
@@ -453,7 +463,20 @@ def execute(spec: RunSpec, info: distributed.DistInfo) -> dict[str, Any] | None:
     return record
 
 
-def _checkpoint_for(ctx: RunContext, task_cls) -> Path | None:
+def _open_data(manager: Manager, spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchData]
+               ) -> SketchData:
+    key = json.dumps([spec.data, spec.config["data"]], sort_keys=True, default=str)
+    if key not in opened:
+        dataset_cls, _ = dataset_for(manager, spec.data)
+        if not info.is_main:
+            distributed.barrier(info)  # rank 0 opens first: it may generate and cache the data
+        opened[key] = dataset_cls.open(dict(spec.config["data"]))
+        if info.is_main:
+            distributed.barrier(info)
+    return opened[key]
+
+
+def _checkpoint_for(ctx: RunContext, task_cls, opened: dict[str, SketchData]) -> Path | None:
     """``--checkpoint``, else for tasks that need a trained classifier the newest matching
     recognition checkpoint in the results folder, training one first where there is none."""
     spec = ctx.spec
@@ -476,10 +499,9 @@ def _checkpoint_for(ctx: RunContext, task_cls) -> Path | None:
         if ctx.dist.is_main:
             recognition = plan([RECOGNITION], [spec.encoder], spec.data, spec.seed, spec.results,
                                [*spec.overrides, *_encoder_data_overrides(spec)], resume=spec.resume)[0]
-        execute(distributed.broadcast_object(ctx.dist, recognition), ctx.dist)
-        if ctx.dist.is_main:
-            found = find_trained_checkpoint(spec.results, spec.encoder, ctx.data.identity()["checksum"],
-                                            spec.config["encoder"], spec.config["data"])
+        record = execute(distributed.broadcast_object(ctx.dist, recognition), ctx.dist, opened)
+        if ctx.dist.is_main and "checkpoint" in record["artifacts"]:
+            found = Path(spec.results) / "runs" / record["artifacts"]["checkpoint"]
         found = distributed.broadcast_object(ctx.dist, found)
         if found is None:
             raise BenchError(f"the recognition run for {spec.encoder} produced no checkpoint")

@@ -21,25 +21,14 @@ def proportion(successes: np.ndarray, confidence: float = 0.95) -> MetricValue:
 
 def mean(values: np.ndarray, confidence: float = 0.95, seed: int = 0, resamples: int = 2000) -> MetricValue:
     """Mean of per-sketch values (NaN ignored) with a percentile bootstrap interval (seeded)."""
-    from scipy.stats import bootstrap
-
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    n = len(values)
-    if n == 0:
-        return MetricValue(float("nan"), n=0)
-    if n == 1 or np.all(values == values[0]):
-        return MetricValue(float(values.mean()), float(values.mean()), float(values.mean()), n)
-    res = bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=resamples,
-                    method="percentile", rng=np.random.default_rng(seed), vectorized=True)
-    return MetricValue(float(values.mean()), float(res.confidence_interval.low),
-                       float(res.confidence_interval.high), n)
+    return paired(np.mean, values, confidence=confidence, seed=seed, resamples=resamples)
 
 
 def paired(statistic, *columns: np.ndarray, confidence: float = 0.95, seed: int = 0,
            resamples: int = 2000) -> MetricValue:
-    """``statistic(*columns)`` of paired per-sample columns (rows holding a NaN dropped) with a
-    percentile bootstrap interval that resamples whole rows (seeded); e.g. a ratio of two means."""
+    """``statistic(*columns, axis=-1)`` of paired per-sample columns (rows holding a NaN dropped)
+    with a percentile bootstrap interval that resamples whole rows (seeded); ``statistic`` is
+    vectorised (reduces along ``axis``), e.g. ``np.mean`` or a ratio of two means."""
     from scipy.stats import bootstrap
 
     cols = [np.asarray(c, dtype=np.float64) for c in columns]
@@ -48,9 +37,9 @@ def paired(statistic, *columns: np.ndarray, confidence: float = 0.95, seed: int 
     n = int(keep.sum())
     if n == 0:
         return MetricValue(float("nan"), n=0)
-    value = float(statistic(*cols))
+    value = float(statistic(*cols, axis=-1))
     if n == 1 or all(np.all(c == c[0]) for c in cols):
         return MetricValue(value, value, value, n)
-    res = bootstrap(cols, statistic, paired=True, vectorized=False, confidence_level=confidence,
+    res = bootstrap(cols, statistic, paired=True, vectorized=True, confidence_level=confidence,
                     n_resamples=resamples, method="percentile", rng=np.random.default_rng(seed))
     return MetricValue(value, float(res.confidence_interval.low), float(res.confidence_interval.high), n)

@@ -24,11 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.batch import StrokeBatch, padding_chunks
-from benchmark.errors import BenchError
+from benchmark.config import check_choice
 from benchmark.model import EncoderModule
-from tasks.sli_protocol import Protocol
+from tasks.sli_protocol import INITS, Protocol
 
-INITS = ("randn", "zero", "shuffle", "true")
 #: As ``torch.nn.utils.clip_grad_norm_``: ``coef = max_norm / (norm + eps)``, at most 1.
 CLIP_EPS = 1e-6
 ADAM_BETAS = (0.9, 0.999)
@@ -253,8 +252,7 @@ def start_locations(batch: StrokeBatch, mode: str, scale: float, seed: int) -> t
     ``(seed, index)`` (so they do not depend on batching or sharding): ``randn`` (normal with
     standard deviation ``scale``, as published with 0.1), ``zero``, ``shuffle`` (a random
     permutation of the sketch's true start points) or ``true``; zero on padded strokes."""
-    if mode not in INITS:
-        raise BenchError(f"task.init={mode!r}: expected one of {', '.join(INITS)}")
+    check_choice("task.init", mode, INITS)
     true = batch.locations.detach().cpu().numpy()
     counts = batch.num_strokes.cpu().numpy()
     out = np.zeros_like(true)

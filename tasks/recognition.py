@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from benchmark import Metric, Task
+from benchmark.config import check_choice, check_number
+from benchmark.errors import BenchError
 
 
 class Recognition(Task):
@@ -30,6 +32,19 @@ class Recognition(Task):
         "train_sketches_per_s": Metric(True, "training throughput, all processes", "sketches/s"),
         "eval_sketches_per_s": Metric(True, "test evaluation throughput, all processes", "sketches/s"),
     }
+
+    @classmethod
+    def check_config(cls, config):
+        for key in ("epochs", "batch_size", "eval_batch_size"):
+            config[key] = check_number(f"task.{key}", config[key], whole=True, least=1)
+        config["bucket_batches"] = check_number("task.bucket_batches", config["bucket_batches"], whole=True, least=0)
+        check_number("task.lr", config["lr"], above=0)
+        check_number("task.weight_decay", config["weight_decay"], least=0)
+        check_number("task.warmup_fraction", config["warmup_fraction"], least=0, most=0.99)
+        check_choice("task.schedule", config["schedule"], ("cosine", "constant"))
+        if config["valid_split"] == config["test_split"]:
+            raise BenchError(f"task.valid_split and task.test_split are both {config['test_split']!r}: the epoch "
+                             f"must not be selected on the split it is tested on")
 
     def run(self, ctx):
         from tasks.training import run_recognition

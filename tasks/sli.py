@@ -9,8 +9,11 @@ cross-entropy toward the target. The torch code lives in :mod:`tasks.sli_run`.
 
 from __future__ import annotations
 
+import dataclasses
+
 from benchmark import SLI, Metric, Task
-from tasks.sli_protocol import protocol_defaults
+from benchmark.config import check_choice, check_number
+from tasks.sli_protocol import INITS, Protocol, protocol_defaults
 
 _COMMON = {
     "split": "test",
@@ -28,6 +31,15 @@ class _SLITask(Task):
     requires = frozenset({SLI})
     requires_trained = True
 
+    @classmethod
+    def check_config(cls, config):
+        config.update(dataclasses.asdict(Protocol.from_config(config)))
+        config["batch_size"] = check_number("task.batch_size", config["batch_size"], whole=True, least=1)
+        for key in ("pictures", "animation_frames"):
+            config[key] = check_number(f"task.{key}", config[key], whole=True, least=0)
+        config["max_sketches"] = check_number("task.max_sketches", config["max_sketches"], whole=True, least=1,
+                                              nullable=True, null_means="all")
+
 
 class SLIRecovery(_SLITask):
     """Scramble every stroke's start location, then let the frozen classifier optimise the
@@ -37,6 +49,12 @@ class SLIRecovery(_SLITask):
     description = "Stroke location inversion: scrambled stroke start points optimised back toward the true class"
     version = "1"
     defaults = {**_COMMON, "init": "randn", "init_scale": 0.1}
+
+    @classmethod
+    def check_config(cls, config):
+        super().check_config(config)
+        check_choice("task.init", config["init"], INITS)
+        check_number("task.init_scale", config["init_scale"], least=0)
     metrics = {
         "fidelity": Metric(True, "1 - mean location error after / mean location error before (1: layout fully "
                                  "recovered, 0: no closer than the scrambled start, < 0: further); sketches with "

@@ -7,11 +7,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.errors import BenchError
+from benchmark.config import check_choice, check_number
 
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("float32", "bfloat16")
 SCHEDULES = ("cosine", "constant")
+#: How ``sli_recovery`` replaces the true start locations (see ``tasks.inversion.start_locations``).
+INITS = ("randn", "zero", "shuffle", "true")
 
 
 @dataclass(frozen=True)
@@ -42,30 +44,19 @@ class Protocol:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "Protocol":
-        """The protocol from a task config, with a clear error for each bad value."""
-        p = cls(steps=int(cfg["steps"]), lr=float(cfg["lr"]), min_lr=float(cfg["min_lr"]),
-                schedule=str(cfg["schedule"]), optimizer=str(cfg["optimizer"]), max_step=float(cfg["max_step"]),
-                early_stop_probability=None if cfg["early_stop_probability"] is None
-                else float(cfg["early_stop_probability"]), precision=str(cfg["precision"]),
-                canvas=None if cfg["canvas"] is None else float(cfg["canvas"]))
-        if p.steps < 0:
-            raise BenchError(f"task.steps={p.steps}: must be 0 or more")
-        if not p.lr > 0 or p.min_lr < 0 or not p.max_step > 0:
-            raise BenchError(f"task.lr={p.lr}, task.min_lr={p.min_lr}, task.max_step={p.max_step}: lr and "
-                             f"max_step must be positive, min_lr 0 or more")
-        if p.optimizer not in OPTIMIZERS:
-            raise BenchError(f"task.optimizer={p.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
-        if p.schedule not in SCHEDULES:
-            raise BenchError(f"task.schedule={p.schedule!r}: expected one of {', '.join(SCHEDULES)}")
-        if p.precision not in PRECISIONS:
-            raise BenchError(f"task.precision={p.precision!r}: expected one of {', '.join(PRECISIONS)}")
-        if p.canvas is not None and not p.canvas > 0:
-            raise BenchError(f"task.canvas={p.canvas}: expected null (no bound, as published) or a positive "
-                             f"half-width (1 is the normalised canvas)")
-        if p.early_stop_probability is not None and not 0 < p.early_stop_probability <= 1:
-            raise BenchError(f"task.early_stop_probability={p.early_stop_probability}: expected null or a "
-                             f"probability in (0, 1]")
-        return p
+        """The protocol from a task config, with a one-line error for each bad value."""
+        return cls(
+            steps=check_number("task.steps", cfg["steps"], whole=True, least=0),
+            lr=check_number("task.lr", cfg["lr"], above=0),
+            min_lr=check_number("task.min_lr", cfg["min_lr"], least=0),
+            schedule=check_choice("task.schedule", cfg["schedule"], SCHEDULES),
+            optimizer=check_choice("task.optimizer", cfg["optimizer"], OPTIMIZERS),
+            max_step=check_number("task.max_step", cfg["max_step"], above=0),
+            early_stop_probability=check_number("task.early_stop_probability", cfg["early_stop_probability"],
+                                                above=0, most=1, nullable=True, null_means="run every step"),
+            precision=check_choice("task.precision", cfg["precision"], PRECISIONS),
+            canvas=check_number("task.canvas", cfg["canvas"], above=0, nullable=True,
+                                null_means="no bound, as published; 1 is the normalised canvas"))
 
     @property
     def clip_norm(self) -> float:

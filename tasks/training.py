@@ -23,32 +23,8 @@ CHECKPOINT = "checkpoint"
 PER_SKETCH = "per_sketch.jsonl"
 
 
-#: (setting, type, lowest allowed value) of the recognition task's numeric settings.
-_CHECKS = (("epochs", int, 1), ("batch_size", int, 1), ("eval_batch_size", int, 1), ("lr", float, 0.0),
-           ("weight_decay", float, 0.0), ("warmup_fraction", float, 0.0), ("bucket_batches", int, 0))
-
-
-def check_config(cfg: dict) -> None:
-    """One-line errors for settings a run cannot use (before any work starts); whole numbers
-    given as floats (``3.0``) become ints."""
-    for key, kind, least in _CHECKS:
-        value = cfg[key]
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= least
-        if kind is int:
-            ok = ok and float(value).is_integer()
-        if not ok or (key == "lr" and value <= 0) or (key == "warmup_fraction" and value >= 1):
-            raise BenchError(f"task.{key}={value!r}: expected {'a whole number' if kind is int else 'a number'} "
-                             f"{'in [0, 1)' if key == 'warmup_fraction' else f'of at least {least}'}"
-                             f"{' (and above 0)' if key == 'lr' else ''}")
-        if kind is int:
-            cfg[key] = int(value)
-    if cfg["schedule"] not in ("cosine", "constant"):
-        raise BenchError(f"task.schedule={cfg['schedule']!r}: expected 'cosine' or 'constant'")
-
-
 def run_recognition(ctx) -> TaskResult:
     cfg = ctx.task_config
-    check_config(cfg)
     timings: dict[str, float] = {}
     extra: dict = {}
     if ctx.checkpoint is not None:

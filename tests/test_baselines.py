@@ -59,7 +59,7 @@ def test_baselines_are_registered_with_sli_and_documented():
 
 
 def test_unknown_or_inconsistent_config_is_a_clear_error():
-    with pytest.raises(BenchError, match=r"raster_cnn.*unknown config key\(s\) widht.*width"):
+    with pytest.raises(BenchError, match=r"unknown encoder setting 'widht'; did you mean: width\? \(encoder 'raster_cnn'\)"):
         BY_NAME["raster_cnn"].build(5, {"widht": 8})
     with pytest.raises(BenchError, match=r"raster_vit_tiny.*patch_size 12 must divide image_size 64"):
         BY_NAME["raster_vit_tiny"].build(5, {"patch_size": 12})

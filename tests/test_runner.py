@@ -133,10 +133,43 @@ def test_two_process_training_then_sli_without_a_checkpoint(tmp_path):
     assert sli["extra"]["checkpoint_used"].startswith(str(tmp_path / "runs" / recognition["run_id"]))
 
 
+@pytest.mark.parametrize("task, setting, message", [
+    ("recognition", "task.epochs=true", "task.epochs=True: expected a whole number of at least 1"),
+    ("recognition", "task.warmup_fraction=1", "task.warmup_fraction=1: expected a number of at least 0 and at most 0.99"),
+    ("recognition", "task.valid_split=\"test\"", "must not be selected on the split it is tested on"),
+    ("recognition", "task.schedule=cosin", "task.schedule='cosin': expected one of cosine, constant (did you mean cosine?)"),
+    ("sli_recovery", "task.steps=2.5", "task.steps=2.5: expected a whole number of at least 0"),
+    ("sli_recovery", "task.lr=null", "task.lr=None: expected a number above 0"),
+    ("sli_recovery", "task.init=randm", "task.init='randm': expected one of randn, zero, shuffle, true (did you mean randn?)"),
+    ("sli_recovery", "task.init_scale=-0.1", "task.init_scale=-0.1: expected a number of at least 0"),
+    ("sli_recovery", "task.max_sketches=0", "task.max_sketches=0: expected a whole number of at least 1, or null (all)"),
+    ("sli_transfer", "task.early_stop_probability=1.5", "expected a number above 0 and at most 1, or null (run every step)"),
+    ("sli_transfer", "task.optimizer=sgdd", "expected one of sgd, adam (did you mean sgd?)"),
+])
+def test_task_settings_are_checked_when_runs_are_planned(task, setting, message, tmp_path):
+    """Before any data is opened or a classifier is trained for an SLI task."""
+    from benchmark.errors import BenchError
+    from benchmark.runner import plan
+
+    with pytest.raises(BenchError) as caught:
+        plan([task], ["stroke_vit_tiny"], "demo", 0, str(tmp_path), [setting])
+    assert message in str(caught.value)
+
+
+def test_whole_numbers_given_as_floats_become_ints(tmp_path):
+    from benchmark.runner import plan
+
+    recognition, sli = plan(["sli_recovery", "recognition"], ["stroke_vit_tiny"], "demo", 0, str(tmp_path),
+                            ["epochs=3.0", "steps=5.0", "max_sketches=null"])
+    assert recognition.config["task"]["epochs"] == 3 and type(recognition.config["task"]["epochs"]) is int
+    assert sli.config["task"]["steps"] == 5 and type(sli.config["task"]["steps"]) is int
+    assert sli.config["task"]["max_sketches"] is None
+
+
 @pytest.mark.parametrize("setting, message", [
     ("task.batch_size=1", "task.batch_size=1 is smaller than the 2 processes"),
     ("task.epochs=0", "task.epochs=0: expected a whole number of at least 1"),
-    ("task.lr=-1", "task.lr=-1: expected a number of at least 0.0 (and above 0)"),
+    ("task.lr=-1", "task.lr=-1: expected a number above 0"),
     ("data.max_strokes=0", "data.max_strokes=0: expected a whole number of at least 1"),
 ])
 def test_unusable_settings_are_one_line_errors(setting, message, tmp_path):
@@ -145,3 +178,24 @@ def test_unusable_settings_are_one_line_errors(setting, message, tmp_path):
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not list((tmp_path / "runs").glob("*.json"))
+
+
+def test_a_command_reads_its_dataset_once(tmp_path, monkeypatch):
+    """The auto-trained classifier's run and the SLI run share one opened dataset, and the SLI
+    run uses the checkpoint its recognition run just wrote."""
+    from benchmark import plugins, runner
+
+    monkeypatch.syspath_prepend(str(EXAMPLE_DIR))
+    monkeypatch.setenv("BENCH_PLUGINS", f"{TINY_PLUGIN}:bench_stroke_bag")
+    plugins.reset()
+    tiny = plugins.get_manager().dataset("tiny")
+    opened = []
+    read = tiny.open.__func__
+    monkeypatch.setattr(tiny, "open", classmethod(lambda cls, config: opened.append(config) or read(cls, config)))
+    specs = runner.plan(["sli_recovery"], ["stroke_bag"], "tiny", 0, str(tmp_path),
+                        ["epochs=1", "steps=2", "pictures=0", "max_sketches=4"])
+    (sli,) = runner.run(specs)
+    (recognition,) = [r for r in records_in(tmp_path) if r["task"]["name"] == "recognition"]
+    assert len(opened) == 1
+    assert recognition["task"]["name"] == "recognition" and sli["task"]["name"] == "sli_recovery"
+    assert sli["extra"]["checkpoint_used"] == str(tmp_path / "runs" / recognition["artifacts"]["checkpoint"])

@@ -179,7 +179,7 @@ def test_canvas_bound_keeps_start_points_on_the_canvas(batch):
     bounded = invert(model, batch, start, batch.labels, Protocol(steps=10, canvas=0.3))
     assert bounded.final.abs().max() <= 0.3
     assert (bounded.final[~batch.stroke_mask] == 0).all()
-    with pytest.raises(BenchError, match="task.canvas=0.0"):
+    with pytest.raises(BenchError, match="task.canvas=0: expected a number above 0, or null"):
         Protocol.from_config({**_task_defaults(), "canvas": 0})
 
 

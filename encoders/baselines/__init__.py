@@ -15,19 +15,15 @@ from benchmark.errors import BenchError
 
 
 class _Baseline(Encoder):
-    """Shared config handling: ``defaults`` updated with ``config``; unknown keys are errors."""
+    """Shared config checks (:meth:`Encoder.full_config`, ``num_classes``) and the ``sli`` capability."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({SLI})
 
     @classmethod
     def _config(cls, num_classes: int, config: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(config) - set(cls.defaults))
-        if unknown:
-            raise BenchError(f"encoder {cls.name!r}: unknown config key(s) {', '.join(unknown)}; "
-                             f"known keys: {', '.join(sorted(cls.defaults))}")
         if int(num_classes) < 1:
             raise BenchError(f"encoder {cls.name!r}: num_classes must be at least 1, got {num_classes}")
-        return {**cls.defaults, **config}
+        return cls.full_config(config)
 
     @classmethod
     def _require(cls, ok: bool, message: str) -> None:

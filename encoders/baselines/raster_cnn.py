@@ -5,12 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.batch import StrokeBatch
-from benchmark.model import EncoderModule
-from encoders.baselines.rasterise import render
+from encoders.baselines.rasterise import RasterClassifier
 
 
-class RasterCNN(EncoderModule):
+class RasterCNN(RasterClassifier):
     """Sketch-a-Net's layout scaled to a ``image_size`` input: a large first kernel (7x7, stride 2),
     a 5x5 layer, three 3x3 layers, max pooling after layers 1, 2 and 5, then "fully connected"
     layers as convolutions (one covering the whole final map, then 1x1) with dropout, ReLU
@@ -19,8 +17,7 @@ class RasterCNN(EncoderModule):
 
     def __init__(self, num_classes: int, image_size: int, line_sigma: float, width: int,
                  fc_size: int, dropout: float):
-        super().__init__(num_classes)
-        self.render_options = {"size": int(image_size), "sigma": float(line_sigma)}
+        super().__init__(num_classes, image_size, line_sigma)
         c1, c2, c3, c4, c5 = (int(width) * k for k in (1, 2, 4, 4, 4))
         pool = dict(kernel_size=3, stride=2, padding=1)
         self.features = nn.Sequential(
@@ -36,12 +33,6 @@ class RasterCNN(EncoderModule):
             nn.Conv2d(fc_size, fc_size, 1), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Conv2d(fc_size, num_classes, 1), nn.Flatten(),
         )
-
-    def forward(self, batch: StrokeBatch) -> torch.Tensor:
-        return self.forward_sli(batch, batch.locations)
-
-    def forward_sli(self, prepared: StrokeBatch, locations: torch.Tensor) -> torch.Tensor:
-        return self.classify(render(prepared, locations, **self.render_options))
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of rendered ``(B, 1, H, W)`` images."""

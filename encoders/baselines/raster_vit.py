@@ -6,32 +6,23 @@ import torch
 from torch import nn
 from transformers import ViTConfig, ViTModel
 
-from benchmark.batch import StrokeBatch
-from benchmark.model import EncoderModule
-from encoders.baselines.rasterise import render
+from encoders.baselines.rasterise import RasterClassifier
 
 
-class RasterViT(EncoderModule):
+class RasterViT(RasterClassifier):
     """A one-channel ``image_size`` rendering cut into ``patch_size`` patches, a randomly
     initialised ViT encoder (CLS token, learned position embeddings, final LayerNorm, no pooler)
     and ``Linear(hidden_size, num_classes)`` on the CLS output."""
 
     def __init__(self, num_classes: int, image_size: int, line_sigma: float, patch_size: int, hidden_size: int,
                  num_layers: int, num_heads: int, mlp_size: int, dropout: float):
-        super().__init__(num_classes)
-        self.render_options = {"size": int(image_size), "sigma": float(line_sigma)}
+        super().__init__(num_classes, image_size, line_sigma)
         config = ViTConfig(hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=num_heads,
                            intermediate_size=mlp_size, hidden_dropout_prob=dropout,
                            attention_probs_dropout_prob=dropout, image_size=image_size, patch_size=patch_size,
                            num_channels=1)
         self.vit = ViTModel(config, add_pooling_layer=False)
         self.classifier = nn.Linear(hidden_size, num_classes)
-
-    def forward(self, batch: StrokeBatch) -> torch.Tensor:
-        return self.forward_sli(batch, batch.locations)
-
-    def forward_sli(self, prepared: StrokeBatch, locations: torch.Tensor) -> torch.Tensor:
-        return self.classify(render(prepared, locations, **self.render_options))
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of rendered ``(B, 1, H, W)`` images."""

@@ -15,6 +15,8 @@ exactly 0 beyond reach, only (segment, tile) pairs within reach are visited: the
 pixel's nearest segment; the lit pixels' distances are then recomputed with autograd. The result
 equals the dense computation over all segments and pixels at a fraction of its time and memory,
 and is differentiable with respect to the points (hence stroke start locations).
+
+:class:`RasterClassifier` is the base of the image baselines (render, then classify).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from benchmark.model import EncoderModule
 
 #: Squared segment lengths (in pixels^2) below this are treated as dots.
 _DOT_EPS = 1e-12
@@ -121,3 +125,23 @@ def render(batch, locations: torch.Tensor | None = None, **options) -> torch.Ten
     """``(B, 1, size, size)`` images of a :class:`benchmark.batch.StrokeBatch` with stroke start
     points ``locations`` (default the batch's own); ``options`` go to :func:`rasterise`."""
     return rasterise(batch.points(locations), batch.point_mask, **options).unsqueeze(1)
+
+
+class RasterClassifier(EncoderModule):
+    """Base of the image baselines: a sketch (with any stroke start points) is rendered by
+    :func:`render` at ``image_size`` with line width ``line_sigma`` and classified by
+    :meth:`classify`, so stroke location inversion differentiates through the rendering."""
+
+    def __init__(self, num_classes: int, image_size: int, line_sigma: float):
+        super().__init__(num_classes)
+        self.render_options = {"size": int(image_size), "sigma": float(line_sigma)}
+
+    def forward(self, batch) -> torch.Tensor:
+        return self.forward_sli(batch, batch.locations)
+
+    def forward_sli(self, prepared, locations: torch.Tensor) -> torch.Tensor:
+        return self.classify(render(prepared, locations, **self.render_options))
+
+    def classify(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """Logits of rendered ``(B, 1, H, W)`` images."""
+        raise NotImplementedError

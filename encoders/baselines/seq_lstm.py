@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.batch import StrokeBatch
+from benchmark.batch import StrokeBatch, reversal_index
 from benchmark.model import EncoderModule
 from encoders.baselines.sequence import point_sequence
 
@@ -38,11 +38,9 @@ class SeqLSTM(EncoderModule):
         x = seq.stroke5
         x = torch.cat([x[..., :2] * self.input_scale, x[..., 2:]], dim=-1)
         B, L, _ = x.shape
-        length = (seq.lengths + 1).unsqueeze(1)  # with the end-of-sketch token
-        steps = torch.arange(L, device=x.device).unsqueeze(0)
-        reverse = torch.where(steps < length, length - 1 - steps, steps)  # (B, L), padding stays last
-        x_rev = x.gather(1, reverse.unsqueeze(-1).expand_as(x))
-        last = (length - 1).unsqueeze(-1)
+        length = seq.lengths + 1  # with the end-of-sketch token
+        x_rev = x.gather(1, reversal_index(length, L).unsqueeze(-1).expand_as(x))
+        last = (length - 1).view(B, 1, 1)
         h_fwd = self.forward_lstm(x)[0]
         h_bwd = self.backward_lstm(x_rev)[0]
         final = torch.cat([h.gather(1, last.expand(B, 1, h.shape[-1])).squeeze(1) for h in (h_fwd, h_bwd)], dim=-1)

@@ -52,11 +52,7 @@ class StrokeViTEncoder(Encoder):
 
     @classmethod
     def build(cls, num_classes: int, config: dict[str, Any]):
-        unknown = sorted(set(config) - set(cls.defaults))
-        if unknown:
-            raise BenchError(f"encoder {cls.name!r}: unknown config keys {unknown}; "
-                             f"known: {', '.join(cls.defaults)}")
-        config = {**cls.defaults, **config}
+        config = cls.full_config(config)
         if SLI in cls.capabilities and not config["use_location"]:
             raise BenchError(f"encoder {cls.name!r} with use_location=false cannot do stroke location "
                              f"inversion; use encoder 'stroke_vit_tiny_no_location' instead")

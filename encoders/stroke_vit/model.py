@@ -26,7 +26,7 @@ from torch import nn
 from transformers import ViTConfig
 from transformers.models.vit.modeling_vit import ViTLayer
 
-from benchmark.batch import StrokeBatch
+from benchmark.batch import StrokeBatch, reversal_index
 from benchmark.errors import BenchError
 from benchmark.model import EncoderModule
 from encoders.stroke_vit.packed import FusedLayer, PackedLayout, packed_layers
@@ -226,8 +226,7 @@ def bidirectional_lstm_sums(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tenso
         lens = lengths[idx].to(x.device)
         steps = torch.arange(int(lens.max()), device=x.device)
         valid = (steps < lens[:, None]).unsqueeze(-1)
-        # reversal within each length (an involution; padded steps stay in place)
-        rev = torch.where(valid[..., 0], lens[:, None] - 1 - steps, steps).unsqueeze(-1)
+        rev = reversal_index(lens, len(steps)).unsqueeze(-1)
         fwd_in = x[idx.to(x.device), : len(steps)]
         rev_in = fwd_in.gather(1, rev.expand(-1, -1, fwd_in.shape[-1]))
         for layer in range(lstm.num_layers):

@@ -17,7 +17,7 @@ class StrokeBag(Encoder):
     def build(cls, num_classes, config):
         from bench_stroke_bag.model import StrokeBagModule
 
-        return StrokeBagModule(num_classes, **config)
+        return StrokeBagModule(num_classes, **cls.full_config(config))
 
 
 @hookimpl
