@@ -117,11 +117,13 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 
 def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every valid record in ``folder/runs/*.json`` (or ``folder/*.json``), sorted by path, and a
-    problem line for each ``.json`` file there that is not one. Artifact sub-folders are not read."""
+    """Every valid record in ``folder/runs/*.json`` (in ``folder/*.json`` where there is no
+    ``runs`` folder), sorted by path, and a problem line for each ``.json`` file there that is not
+    one. Artifact sub-folders, and the leaderboards written beside ``runs``, are not read."""
     folder = Path(folder)
     records, problems = [], []
-    for path in sorted([*folder.glob("*.json"), *folder.glob("runs/*.json")]):
+    runs = folder / "runs"
+    for path in sorted((runs if runs.is_dir() else folder).glob("*.json")):
         if path.name.startswith("."):
             continue
         try:
