@@ -7,7 +7,7 @@ package does not import torch.
 from benchmark.contracts import SLI, Dataset, Encoder, Metric, MetricValue, RunInfo, Task, TaskResult
 from benchmark.hookspecs import hookimpl
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["SLI", "Dataset", "Encoder", "Metric", "MetricValue", "RunInfo", "Task", "TaskResult",
            "hookimpl", "__version__"]

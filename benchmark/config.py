@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from typing import Any
 
-from benchmark.errors import BenchError, unknown_name
+from benchmark.errors import BenchError, close_names, unknown_name
 
 SECTIONS = ("task", "encoder", "data")
 
@@ -59,33 +58,42 @@ def resolve(defaults: dict[str, dict[str, Any]], overrides: list[tuple[str, Any]
 
 
 def check_number(key: str, value: Any, *, whole: bool = False, least: float | None = None,
-                 above: float | None = None, most: float | None = None, nullable: bool = False,
-                 null_means: str = "") -> Any:
+                 above: float | None = None, below: float | None = None, most: float | None = None,
+                 nullable: bool = False, null_means: str = "") -> Any:
     """``value`` of setting ``key`` (e.g. ``"task.epochs"``) if it is a number in range, else a
     one-line :class:`BenchError` saying what is expected. Booleans are not numbers; with ``whole``
     a whole float (``3.0``) is returned as an ``int``; with ``nullable`` ``None`` passes."""
     if value is None and nullable:
         return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (not whole or float(value).is_integer())
-    ok = ok and (least is None or value >= least) and (above is None or value > above) and (most is None or value <= most)
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    ok = ok or (isinstance(value, float) and math.isfinite(value) and (value.is_integer() or not whole))
+    ok = ok and ((least is None or value >= least) and (above is None or value > above)
+                 and (below is None or value < below) and (most is None or value <= most))
     if not ok:
-        bounds = [f"of at least {least:g}" if least is not None else "", f"above {above:g}" if above is not None else "",
-                  f"at most {most:g}" if most is not None else ""]
-        expected = f"{'a whole number' if whole else 'a number'} {' and '.join(b for b in bounds if b)}".strip()
+        bounds = [f"{word} {bound:g}" for word, bound in (("of at least", least), ("above", above),
+                                                            ("below", below), ("at most", most)) if bound is not None]
+        expected = f"{'a whole number' if whole else 'a number'} {' and '.join(bounds)}".strip()
         if nullable:
             expected += f", or null{f' ({null_means})' if null_means else ''}"
-        raise BenchError(f"{key}={value!r}: expected {expected}")
+        raise BenchError(f"{key}={_as_typed(value)}: expected {expected}")
     return int(value) if whole else value
 
 
 def check_choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
     """``value`` if it is one of ``choices``, else a one-line error listing them."""
     if value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
-        raise BenchError(f"{key}={value!r}: expected one of {', '.join(choices)}"
-                         f"{f' (did you mean {close[0]}?)' if close else ''}")
+        close = close_names(str(value), choices, n=1)
+        raise BenchError(f"{key}={_as_typed(value)}: expected one of {', '.join(choices)}"
+                         f"{f'; did you mean: {close[0]}?' if close else ''}")
     return value
+
+
+def _as_typed(value: Any) -> str:
+    """A setting's value as the user would write it after ``--set key=`` (JSON: null, true, 2.5)."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _check_data(data: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from benchmark.errors import unknown_name
+from benchmark.errors import BenchError, unknown_name
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from benchmark.data.sketches import SketchData
@@ -69,8 +69,10 @@ class Encoder(_Registered):
     def full_config(cls, config: dict[str, Any]) -> dict[str, Any]:
         """``defaults`` updated with ``config``; a key not in ``defaults`` is a one-line error
         with the close names (for :meth:`build` implementations)."""
-        for key in sorted(set(config) - set(cls.defaults)):
-            raise unknown_name("encoder setting", key, cls.defaults, hint=f"(encoder {cls.name!r})")
+        unknown = sorted(set(config) - set(cls.defaults))
+        if unknown:
+            raise BenchError(f"encoder {cls.name!r}: " + "; ".join(str(unknown_name("setting", key, cls.defaults))
+                                                                    for key in unknown))
         return {**cls.defaults, **config}
 
 

@@ -14,11 +14,17 @@ class PluginError(BenchError):
     """A plugin misbehaved (name clash, wrong registration, bad return value)."""
 
 
+def close_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` of ``known`` that look like ``name`` (close spellings first, then containing it)."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=n, cutoff=0.5)
+    return close + [k for k in known if name and name in k and k not in close][: n - len(close)]
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str], hint: str = "") -> BenchError:
     """``unknown encoder 'vit_tiny'; did you mean: stroke_vit_tiny?`` with the close names."""
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    close += [k for k in known if name and name in k and k not in close][: 3 - len(close)]
+    close = close_names(name, known)
     msg = f"unknown {kind} {name!r}"
     if close:
         msg += f"; did you mean: {', '.join(close)}?"

@@ -11,7 +11,8 @@ Schema version 1 (``results/runs/<run_id>.json``)::
     config          {encoder: {...}, task: {...}, data: {...}}: the full resolved configuration
     seed            int;  world_size: int
     metrics         {name: {value, ci_low?, ci_high?, n?, higher_is_better, description, unit}}
-    timings         {name: seconds}: at least total_s
+    timings         {name: seconds}: at least total_s; the runner adds data_s (opening the dataset: near 0
+                    when an earlier run of the same command had opened it) and task_s
     artifacts       {label: path relative to the record's folder}
     extra           task-specific facts (e.g. truncation counts), JSON
     versions        {sketchxai_bench, python, torch, transformers, numpy, plugins: {name: version}}

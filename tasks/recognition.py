@@ -40,7 +40,7 @@ class Recognition(Task):
         config["bucket_batches"] = check_number("task.bucket_batches", config["bucket_batches"], whole=True, least=0)
         check_number("task.lr", config["lr"], above=0)
         check_number("task.weight_decay", config["weight_decay"], least=0)
-        check_number("task.warmup_fraction", config["warmup_fraction"], least=0, most=0.99)
+        check_number("task.warmup_fraction", config["warmup_fraction"], least=0, below=1)
         check_choice("task.schedule", config["schedule"], ("cosine", "constant"))
         if config["valid_split"] == config["test_split"]:
             raise BenchError(f"task.valid_split and task.test_split are both {config['test_split']!r}: the epoch "

@@ -49,12 +49,6 @@ class SLIRecovery(_SLITask):
     description = "Stroke location inversion: scrambled stroke start points optimised back toward the true class"
     version = "1"
     defaults = {**_COMMON, "init": "randn", "init_scale": 0.1}
-
-    @classmethod
-    def check_config(cls, config):
-        super().check_config(config)
-        check_choice("task.init", config["init"], INITS)
-        check_number("task.init_scale", config["init_scale"], least=0)
     metrics = {
         "fidelity": Metric(True, "1 - mean location error after / mean location error before (1: layout fully "
                                  "recovered, 0: no closer than the scrambled start, < 0: further); sketches with "
@@ -79,6 +73,12 @@ class SLIRecovery(_SLITask):
                                           "one (0: correct from the start)", "steps"),
         "sketches_per_s": _SPEED,
     }
+
+    @classmethod
+    def check_config(cls, config):
+        super().check_config(config)
+        check_choice("task.init", config["init"], INITS)
+        check_number("task.init_scale", config["init_scale"], least=0)
 
     def run(self, ctx):
         from tasks.sli_run import run_recovery

@@ -44,11 +44,13 @@ def aligned_error(recovered: np.ndarray, true: np.ndarray) -> float:
     return float(np.linalg.norm(scale * a @ rotation - b, axis=1).mean())
 
 
-def fidelity(error_before: float, error_after: float) -> float:
+def fidelity(error_before, error_after):
     """``1 - error_after / error_before``: 1 for a perfect recovery, 0 for no progress, negative
     when worse than the start; NaN when there was nothing to recover (``error_before == 0``, e.g.
-    a one-stroke sketch, whose only freedom is a translation)."""
-    return 1.0 - error_after / error_before if error_before > 0 else float("nan")
+    a one-stroke sketch, whose only freedom is a translation). Floats or arrays (elementwise)."""
+    before = np.asarray(error_before, dtype=np.float64)
+    out = 1.0 - np.asarray(error_after, dtype=np.float64) / np.where(before > 0, before, np.nan)
+    return float(out) if out.ndim == 0 else out
 
 
 def chamfer(a: np.ndarray, b: np.ndarray) -> float:

@@ -266,8 +266,7 @@ def _aggregate(g: dict[str, np.ndarray], transfer: bool, seed: int) -> dict:
 
 def _fidelity(before: np.ndarray, after: np.ndarray, axis: int = -1) -> np.ndarray:
     """Fidelity of the mean errors before and after (over the same sketches), along ``axis``."""
-    before, after = before.mean(axis), after.mean(axis)
-    return 1.0 - after / np.where(before > 0, before, np.nan)
+    return sm.fidelity(before.mean(axis), after.mean(axis))
 
 
 def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray], transfer: bool) -> None:

@@ -59,8 +59,10 @@ def test_baselines_are_registered_with_sli_and_documented():
 
 
 def test_unknown_or_inconsistent_config_is_a_clear_error():
-    with pytest.raises(BenchError, match=r"unknown encoder setting 'widht'; did you mean: width\? \(encoder 'raster_cnn'\)"):
+    with pytest.raises(BenchError, match=r"encoder 'raster_cnn': unknown setting 'widht'; did you mean: width\?"):
         BY_NAME["raster_cnn"].build(5, {"widht": 8})
+    with pytest.raises(BenchError, match=r"encoder 'raster_cnn': unknown setting 'colour'; .*; unknown setting 'widht'"):
+        BY_NAME["raster_cnn"].build(5, {"widht": 8, "colour": 1})
     with pytest.raises(BenchError, match=r"raster_vit_tiny.*patch_size 12 must divide image_size 64"):
         BY_NAME["raster_vit_tiny"].build(5, {"patch_size": 12})
     with pytest.raises(BenchError, match=r"point_transformer.*num_heads"):

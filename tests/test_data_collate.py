@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.batch import collate
+from benchmark.batch import collate, reversal_index
 
 
 def slow_collate(sketches, max_strokes, max_points):
@@ -61,3 +61,10 @@ def test_collate_matches_the_contract(max_strokes, max_points):
     for b, sk in enumerate(sketches[:5]):
         if max_points is None and max_strokes == 196:
             assert np.allclose(points[b][mask[b]], sk[:, :2], atol=1e-5)
+
+
+def test_reversal_index_reverses_within_each_length_and_leaves_padding():
+    index = reversal_index(torch.tensor([3, 1, 0, 4]), 4)
+    assert index.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [0, 1, 2, 3], [3, 2, 1, 0]]
+    x = torch.arange(8.0).view(2, 4)
+    assert x.gather(1, reversal_index(torch.tensor([3, 2]), 4)).gather(1, reversal_index(torch.tensor([3, 2]), 4)).equal(x)

@@ -70,6 +70,16 @@ def test_foreign_and_corrupt_files_are_reported_not_fatal(tmp_path):
     assert any("foreign.json: not a run record" in p for p in problems)
 
 
+def test_records_are_read_from_runs_or_from_a_flat_folder(tmp_path):
+    flat, nested = tmp_path / "flat", tmp_path / "nested"
+    records.write_record(flat, make_record())
+    records.write_record(nested / "runs", make_record())
+    (nested / "leaderboard.json").write_text(json.dumps({"rows": []}))  # written beside runs/: not a record
+    for folder in (flat, nested):
+        loaded, problems = records.load_records(folder)
+        assert len(loaded) == 1 and problems == []
+
+
 def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
     record = make_record()
     path = records.write_record(tmp_path, record)

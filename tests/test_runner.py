@@ -134,17 +134,18 @@ def test_two_process_training_then_sli_without_a_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("task, setting, message", [
-    ("recognition", "task.epochs=true", "task.epochs=True: expected a whole number of at least 1"),
-    ("recognition", "task.warmup_fraction=1", "task.warmup_fraction=1: expected a number of at least 0 and at most 0.99"),
+    ("recognition", "task.epochs=true", "task.epochs=true: expected a whole number of at least 1"),
+    ("recognition", "task.warmup_fraction=1", "task.warmup_fraction=1: expected a number of at least 0 and below 1"),
+    ("sli_recovery", "epochs=0", "task.epochs=0: expected a whole number of at least 1"),  # the auto-trained classifier's
     ("recognition", "task.valid_split=\"test\"", "must not be selected on the split it is tested on"),
-    ("recognition", "task.schedule=cosin", "task.schedule='cosin': expected one of cosine, constant (did you mean cosine?)"),
+    ("recognition", "task.schedule=cosin", 'task.schedule="cosin": expected one of cosine, constant; did you mean: cosine?'),
     ("sli_recovery", "task.steps=2.5", "task.steps=2.5: expected a whole number of at least 0"),
-    ("sli_recovery", "task.lr=null", "task.lr=None: expected a number above 0"),
-    ("sli_recovery", "task.init=randm", "task.init='randm': expected one of randn, zero, shuffle, true (did you mean randn?)"),
+    ("sli_recovery", "task.lr=null", "task.lr=null: expected a number above 0"),
+    ("sli_recovery", "task.init=randm", 'task.init="randm": expected one of randn, zero, shuffle, true; did you mean: randn?'),
     ("sli_recovery", "task.init_scale=-0.1", "task.init_scale=-0.1: expected a number of at least 0"),
     ("sli_recovery", "task.max_sketches=0", "task.max_sketches=0: expected a whole number of at least 1, or null (all)"),
     ("sli_transfer", "task.early_stop_probability=1.5", "expected a number above 0 and at most 1, or null (run every step)"),
-    ("sli_transfer", "task.optimizer=sgdd", "expected one of sgd, adam (did you mean sgd?)"),
+    ("sli_transfer", "task.optimizer=sgdd", "expected one of sgd, adam; did you mean: sgd?"),
 ])
 def test_task_settings_are_checked_when_runs_are_planned(task, setting, message, tmp_path):
     """Before any data is opened or a classifier is trained for an SLI task."""
@@ -154,6 +155,19 @@ def test_task_settings_are_checked_when_runs_are_planned(task, setting, message,
     with pytest.raises(BenchError) as caught:
         plan([task], ["stroke_vit_tiny"], "demo", 0, str(tmp_path), [setting])
     assert message in str(caught.value)
+
+
+def test_a_failing_task_checker_is_a_one_line_error_naming_its_plugin(tmp_path, monkeypatch):
+    from benchmark.errors import BenchError
+    from benchmark.runner import plan
+    from tasks.recognition import Recognition
+
+    def broken(cls, config):
+        raise KeyError("epochs")
+
+    monkeypatch.setattr(Recognition, "check_config", classmethod(broken))
+    with pytest.raises(BenchError, match="task 'recognition' .plugin 'tasks'. could not check its settings: KeyError"):
+        plan(["recognition"], ["stroke_vit_tiny"], "demo", 0, str(tmp_path), [])
 
 
 def test_whole_numbers_given_as_floats_become_ints(tmp_path):
@@ -196,6 +210,5 @@ def test_a_command_reads_its_dataset_once(tmp_path, monkeypatch):
                         ["epochs=1", "steps=2", "pictures=0", "max_sketches=4"])
     (sli,) = runner.run(specs)
     (recognition,) = [r for r in records_in(tmp_path) if r["task"]["name"] == "recognition"]
-    assert len(opened) == 1
-    assert recognition["task"]["name"] == "recognition" and sli["task"]["name"] == "sli_recovery"
+    assert len(opened) == 1 and sli["task"]["name"] == "sli_recovery"
     assert sli["extra"]["checkpoint_used"] == str(tmp_path / "runs" / recognition["artifacts"]["checkpoint"])

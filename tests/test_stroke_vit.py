@@ -438,7 +438,7 @@ def test_shape_embedding_ignores_point_padding(sketches):
 
 
 def test_config_errors_are_clear():
-    with pytest.raises(BenchError, match="unknown encoder setting 'hidden'; did you mean: hidden_size\\? .encoder 'stroke_vit_tiny'."):
+    with pytest.raises(BenchError, match="encoder 'stroke_vit_tiny': unknown setting 'hidden'; did you mean: hidden_size"):
         StrokeViTTiny.build(3, {"hidden": 10})
     with pytest.raises(BenchError, match="stroke_vit_tiny_no_location"):
         StrokeViTTiny.build(3, {"use_location": False})
