@@ -251,7 +251,8 @@ def start_locations(batch: StrokeBatch, mode: str, scale: float, seed: int) -> t
     """``(B, S, 2)`` starting locations, each sketch's drawn from its own generator seeded by
     ``(seed, index)`` (so they do not depend on batching or sharding): ``randn`` (normal with
     standard deviation ``scale``, as published with 0.1), ``zero``, ``shuffle`` (a random
-    permutation of the sketch's true start points) or ``true``; zero on padded strokes."""
+    permutation of the sketch's true start points) or ``original`` (the true start points: how
+    far does the classifier move a correct layout?); zero on padded strokes."""
     check_choice("task.init", mode, INITS)
     true = batch.locations.detach().cpu().numpy()
     counts = batch.num_strokes.cpu().numpy()
@@ -262,7 +263,7 @@ def start_locations(batch: StrokeBatch, mode: str, scale: float, seed: int) -> t
             out[row, :n] = rng.standard_normal((n, 2)) * scale
         elif mode == "shuffle":
             out[row, :n] = true[row, rng.permutation(n)]
-        elif mode == "true":
+        elif mode == "original":
             out[row, :n] = true[row, :n]
     return torch.from_numpy(out).to(batch.locations.device)
 

@@ -44,12 +44,17 @@ def aligned_error(recovered: np.ndarray, true: np.ndarray) -> float:
     return float(np.linalg.norm(scale * a @ rotation - b, axis=1).mean())
 
 
+#: Start errors at or below this (normalised units; the canvas is 2 wide) leave nothing to recover.
+NOTHING_TO_RECOVER = 1e-9
+
+
 def fidelity(error_before, error_after):
     """``1 - error_after / error_before``: 1 for a perfect recovery, 0 for no progress, negative
     when worse than the start; NaN when there was nothing to recover (``error_before == 0``, e.g.
-    a one-stroke sketch, whose only freedom is a translation). Floats or arrays (elementwise)."""
+    a one-stroke sketch, whose only freedom is a translation, or a start at the true layout: errors
+    below :data:`NOTHING_TO_RECOVER` are rounding). Floats or arrays (elementwise)."""
     before = np.asarray(error_before, dtype=np.float64)
-    out = 1.0 - np.asarray(error_after, dtype=np.float64) / np.where(before > 0, before, np.nan)
+    out = 1.0 - np.asarray(error_after, dtype=np.float64) / np.where(before > NOTHING_TO_RECOVER, before, np.nan)
     return float(out) if out.ndim == 0 else out
 
 

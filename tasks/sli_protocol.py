@@ -13,7 +13,7 @@ OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("float32", "bfloat16")
 SCHEDULES = ("cosine", "constant")
 #: How ``sli_recovery`` replaces the true start locations (see ``tasks.inversion.start_locations``).
-INITS = ("randn", "zero", "shuffle", "true")
+INITS = ("randn", "zero", "shuffle", "original")
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ def test_two_process_training_then_sli_without_a_checkpoint(tmp_path):
     ("recognition", "task.schedule=cosin", 'task.schedule="cosin": expected one of cosine, constant; did you mean: cosine?'),
     ("sli_recovery", "task.steps=2.5", "task.steps=2.5: expected a whole number of at least 0"),
     ("sli_recovery", "task.lr=null", "task.lr=null: expected a number above 0"),
-    ("sli_recovery", "task.init=randm", 'task.init="randm": expected one of randn, zero, shuffle, true; did you mean: randn?'),
+    ("sli_recovery", "task.init=randm", 'task.init="randm": expected one of randn, zero, shuffle, original; did you mean: randn?'),
     ("sli_recovery", "task.init_scale=-0.1", "task.init_scale=-0.1: expected a number of at least 0"),
     ("sli_recovery", "task.max_sketches=0", "task.max_sketches=0: expected a whole number of at least 1, or null (all)"),
     ("sli_transfer", "task.early_stop_probability=1.5", "expected a number above 0 and at most 1, or null (run every step)"),

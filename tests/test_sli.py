@@ -224,7 +224,7 @@ def test_measures_on_known_cases():
     assert sm.location_error(true + [0.3, -0.2], true) == pytest.approx(0.0)  # a translation is no error
     assert sm.location_error(np.array([[0.0, 0.0], [0.0, 1.0]]), true) == pytest.approx(np.sqrt(0.5))
     assert sm.fidelity(0.4, 0.0) == 1.0 and sm.fidelity(0.4, 0.1) == pytest.approx(0.75)
-    assert np.isnan(sm.fidelity(0.0, 0.0))
+    assert np.isnan(sm.fidelity(0.0, 0.0)) and np.isnan(sm.fidelity(1e-16, 0.3))  # rounding, not a start error
     assert sm.chamfer(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]])) == pytest.approx(5.0)
     # directed means 0 and 1/2: symmetric mean 0.25
     assert sm.chamfer(np.array([[0.0, 0.0]]), np.array([[0.0, 0.0], [1.0, 0.0]])) == pytest.approx(0.25)
