@@ -262,9 +262,9 @@ def plan(tasks: list[str], encoders: list[str], data: str, seed: int, results: s
             if task_cls.requires_trained and checkpoint is None and RECOGNITION not in tasks:
                 # the classifier this run may have to train first: its settings fail now, not later
                 recognition_cls = manager.task(RECOGNITION)
-                _check_task_config(manager, recognition_cls, config_mod.resolve(
-                    {**defaults, "task": recognition_cls.defaults},
-                    _applicable(parsed, {**defaults, "task": recognition_cls.defaults}))["task"])
+                trained = {**defaults, "task": recognition_cls.defaults}
+                _check_task_config(manager, recognition_cls,
+                                   config_mod.resolve(trained, _applicable(parsed, trained))["task"])
             fingerprint = hashlib.sha256(json.dumps(
                 [task, task_cls.version, encoder, data, cfg, seed], sort_keys=True, default=str).encode()).hexdigest()
             run_id = (_resumable(results, fingerprint) if resume else None) or new_run_id(task, encoder, data)
