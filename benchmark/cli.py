@@ -12,9 +12,6 @@ from collections.abc import Sequence
 from benchmark import __version__
 from benchmark.errors import BenchError
 
-DEFAULT_TASK = "recognition"
-DEFAULT_ENCODER = "stroke_vit_tiny"
-DEFAULT_DATA = "demo"
 DEFAULT_RESULTS = "results"
 
 
@@ -32,22 +29,24 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_list)
 
     rn = sub.add_parser("run", help="run tasks on encoders and write one run record per pair")
-    rn.add_argument("--task", action="append", help=f"task name; repeatable (default {DEFAULT_TASK})")
-    rn.add_argument("--encoder", action="append", help=f"encoder name; repeatable (default {DEFAULT_ENCODER})")
-    rn.add_argument("--data", default=DEFAULT_DATA, help=f"dataset name or prepared .h5 path (default {DEFAULT_DATA})")
+    rn.add_argument("--task", action="append", help="task name; repeatable (default: the built-in defaults)")
+    rn.add_argument("--encoder", action="append", help="encoder name; repeatable (default: the built-in defaults)")
+    rn.add_argument("--data", help="dataset name or prepared .h5 path (default: the built-in defaults)")
     rn.add_argument("--nproc", type=int, default=1, help="local worker processes (torch.distributed)")
     rn.add_argument("--seed", type=int, default=0)
     rn.add_argument("--results", default=DEFAULT_RESULTS, help="results folder; records go to RESULTS/runs/")
     rn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a setting: task.epochs=3, encoder.depth=6, data.max_strokes=64 "
-                         "(a bare key goes to the first of task, encoder, data that has it)")
+                    help="override a setting: TASK.key=value for one task by name (also one trained on another "
+                         "task's behalf), task.key=value for every task of the command that has the key, "
+                         "encoder.key=value, data.key=value (e.g. data.max_strokes=64); a bare key where only one "
+                         "of task, encoder, data has it")
     rn.add_argument("--checkpoint", help="trained encoder checkpoint folder (else found in the run records)")
     rn.add_argument("--resume", action="store_true", help="resume the newest unfinished run with the same config")
     rn.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     rn.add_argument("--threads", type=int, help="torch threads per process")
     rn.set_defaults(func=cmd_run)
 
-    for module in ("benchmark.data.cli", "benchmark.leaderboard_cli", "benchmark.perf"):
+    for module in ("benchmark.data.cli", "benchmark.report.cli", "benchmark.perf"):
         try:
             add = __import__(module, fromlist=["add_parser"]).add_parser
         except ModuleNotFoundError as exc:
@@ -87,8 +86,7 @@ def cmd_list(args) -> int:
             row["capabilities"] = sorted(cls.capabilities)
         elif kind == "task":
             row["requires"] = sorted(cls.requires)
-            row["metrics"] = {m: {"higher_is_better": s.higher_is_better, "description": s.description}
-                              for m, s in cls.metrics.items()}
+            row["metrics"] = {m: s.declaration(i) for i, (m, s) in enumerate(cls.metrics.items())}
         else:
             row["synthetic"] = cls.synthetic
         rows.append(row)
@@ -118,14 +116,21 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def cmd_run(args) -> int:
-    from benchmark import runner
+    from benchmark import run
+    from benchmark.plugins import get_manager
 
-    specs = runner.plan(args.task or [DEFAULT_TASK], args.encoder or [DEFAULT_ENCODER], args.data, args.seed,
-                        args.results, args.overrides, args.checkpoint, args.resume)
+    defaults = get_manager().run_defaults()
+    tasks, encoders, data = (args.task or defaults.get("tasks"), args.encoder or defaults.get("encoders"),
+                             args.data or defaults.get("data"))
+    if not (tasks and encoders and data):
+        raise BenchError("no default tasks, encoders or data (no plugin implements bench_run_defaults): name them "
+                         "with --task, --encoder and --data")
     if args.nproc < 1:
         raise BenchError("--nproc must be at least 1")
-    records = runner.run(specs, nproc=args.nproc, plugin_files=tuple(args.plugin), device=args.device,
-                         threads=args.threads)
+    specs = run.plan(list(tasks), list(encoders), data, args.seed, args.results, args.overrides, args.checkpoint,
+                     args.resume)
+    records = run.run(specs, nproc=args.nproc, plugin_files=tuple(args.plugin), device=args.device,
+                      threads=args.threads)
     for record in records:
         metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in record["metrics"].items())
         print(f"{record['run_id']}: {metrics}")

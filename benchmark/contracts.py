@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from benchmark.errors import BenchError, unknown_name
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from benchmark.data.sketches import SketchData
-    from benchmark.model import EncoderModule
-    from benchmark.runner import RunContext
+# Annotations name SketchData (benchmark.data.sketches), EncoderModule (benchmark.model) and
+# RunContext (benchmark.run.context) as strings: those modules build on this one, not the reverse.
 
 #: Capability: the encoder's logits are differentiable with respect to ``batch.locations``
 #: (the strokes' start points), so stroke location inversion (SLI) can run on it.
@@ -66,6 +64,20 @@ class Encoder(_Registered):
         raise NotImplementedError(f"encoder {cls.name!r} does not implement build()")
 
     @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        """Raise a one-line :class:`BenchError` for settings no build can use; called when runs are
+        planned, before any data is read (light: no torch). The default refuses unknown keys (with
+        the close names) and values whose type differs from the default's (a number where the
+        default is a number, ``true``/``false`` for a boolean, text for text); the runner then
+        builds the module once on the meta device, so :meth:`build`'s own checks run at plan time
+        too. Override to add ranges, calling ``super().check_config(config)``."""
+        from benchmark.config import check_like
+
+        full = cls.full_config(config)
+        for key, default in cls.defaults.items():
+            check_like(f"encoder.{key}", full[key], default)
+
+    @classmethod
     def full_config(cls, config: dict[str, Any]) -> dict[str, Any]:
         """``defaults`` updated with ``config``; a key not in ``defaults`` is a one-line error
         with the close names (for :meth:`build` implementations)."""
@@ -76,13 +88,92 @@ class Encoder(_Registered):
         return {**cls.defaults, **config}
 
 
+#: How a per-sketch metric is aggregated over the sketches of a run (:mod:`benchmark.metrics`).
+AGGREGATIONS = ("mean", "proportion", "ratio_of_means")
+#: Paired tests between two runs on the same sketches (:mod:`benchmark.report.significance`).
+TESTS = ("mcnemar", "permutation")
+#: Metric kinds: ``score`` columns come first on a leaderboard, ``speed`` columns after them.
+KINDS = ("score", "speed")
+
+
 @dataclass(frozen=True)
 class Metric:
-    """What a task reports under one metric name."""
+    """What a task reports under one metric name: declared once, copied into every run record.
+
+    :param higher_is_better: the score direction (leaderboard order, arrows, paired tests).
+    :param description: one sentence for readers; ``unit``: e.g. ``"fraction"``, ``"sketches/s"``.
+    :param label: the leaderboard column label (default: the metric name).
+    :param headline: shown in the default leaderboard (a task with no headline metric shows all).
+    :param kind: ``"score"`` or ``"speed"`` (speed columns are shown after every score column).
+    :param field: the per-sketch field the metric is computed from (one name), or for
+        ``ratio_of_means`` a pair ``(numerator, denominator)``. ``None``: a run-level value the
+        task returns itself in :attr:`TaskResult.metrics` (no CI from sketches, no paired test).
+        With a field the core computes the value and its 95% CI from the rows the task wrote with
+        ``ctx.write_per_sketch``; a sketch whose field is null (or non-finite) is left out.
+    :param aggregation: ``"mean"`` (percentile bootstrap CI), ``"proportion"`` (of booleans, Wilson
+        CI) or ``"ratio_of_means"`` (``mean(numerator) / mean(denominator)`` over the sketches where
+        both are defined, paired bootstrap CI).
+    :param test: the paired test of two runs on the same sketches: ``"mcnemar"`` (exact, booleans),
+        ``"permutation"`` (the same statistic as ``aggregation``, per-sketch outcomes swapped between
+        the runs), or ``None``. Default: McNemar for proportions, permutation otherwise.
+    :param same: per-sketch fields that must agree between two runs for them to be paired (e.g. the
+        transfer target).
+    """
 
     higher_is_better: bool
     description: str = ""
     unit: str = ""
+    label: str = ""
+    headline: bool = False
+    kind: str = "score"
+    field: str | tuple[str, str] | None = None
+    aggregation: str | None = None
+    test: str | None = ""
+    same: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.field is not None and self.aggregation is None:
+            object.__setattr__(self, "aggregation", "mean")
+        if self.test == "":
+            default = None if self.field is None else "mcnemar" if self.aggregation == "proportion" else "permutation"
+            object.__setattr__(self, "test", default)
+        object.__setattr__(self, "same", tuple(self.same))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The per-sketch fields the metric reads (empty for a run-level metric)."""
+        if self.field is None:
+            return ()
+        return (self.field,) if isinstance(self.field, str) else tuple(self.field)
+
+    def problems(self) -> list[str]:
+        """What is wrong with this declaration (empty when it is usable)."""
+        out = []
+        if not isinstance(self.higher_is_better, bool):
+            out.append("higher_is_better must be True or False")
+        if self.kind not in KINDS:
+            out.append(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.field is None:
+            if self.aggregation is not None or self.test is not None:
+                out.append("aggregation and test need a per-sketch field")
+            return out
+        if self.aggregation not in AGGREGATIONS:
+            out.append(f"aggregation {self.aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
+        if len(self.fields) != (2 if self.aggregation == "ratio_of_means" else 1) or not all(
+                isinstance(f, str) and f for f in self.fields):
+            out.append("field must be one name, or a (numerator, denominator) pair for ratio_of_means")
+        if self.test is not None and self.test not in TESTS:
+            out.append(f"test {self.test!r} is not one of {', '.join(TESTS)}")
+        if self.test == "mcnemar" and self.aggregation != "proportion":
+            out.append("the mcnemar test needs aggregation 'proportion'")
+        return out
+
+    def declaration(self, position: int) -> dict[str, Any]:
+        """The declaration as it travels in a run record (``position``: its order in the task)."""
+        return {"higher_is_better": self.higher_is_better, "description": self.description, "unit": self.unit,
+                "label": self.label, "headline": self.headline, "kind": self.kind, "position": position,
+                "field": list(self.fields) if self.aggregation == "ratio_of_means" else self.field,
+                "aggregation": self.aggregation, "test": self.test, "same": list(self.same)}
 
 
 @dataclass(frozen=True)
@@ -112,7 +203,8 @@ def _finite_or_none(x: float | None) -> float | None:
 class TaskResult:
     """What :meth:`Task.run` returns on every rank (only rank 0's is recorded).
 
-    ``metrics`` maps each name declared in ``Task.metrics`` to a float or :class:`MetricValue`;
+    ``metrics`` maps run-level names declared in ``Task.metrics`` (no ``field``) to a float or
+    :class:`MetricValue` (per-sketch metrics come from ``ctx.write_per_sketch``);
     ``artifacts`` maps a label to a path relative to the run's artifact folder;
     ``extra`` holds JSON-serialisable facts for the run record (e.g. truncation counts).
     """
@@ -126,16 +218,26 @@ class Task(_Registered):
     """A registered task: trains and/or evaluates one encoder on one dataset.
 
     Subclasses set ``name``, ``version`` (bump whenever scoring changes: records with different
-    versions are never compared), ``metrics`` (every name it reports, with ``higher_is_better``),
-    ``requires`` (encoder capabilities it needs, e.g. ``{"sli"}``), ``defaults`` and implement
-    :meth:`run`, which is called on every rank of a (possibly distributed) run.
+    versions are never compared), ``metrics`` (every name it reports, each a :class:`Metric`
+    declaring its direction, label, aggregation and paired test), ``requires`` (encoder
+    capabilities it needs, e.g. ``{"sli"}``), ``defaults`` and implement :meth:`run`, which is
+    called on every rank of a (possibly distributed) run.
+
+    Per-sketch metrics (a :class:`Metric` with a ``field``) are not computed by the task: it writes
+    one row per sketch with ``ctx.write_per_sketch(split, rows)`` and the core aggregates them, so
+    the leaderboard's paired tests compare exactly the statistic it ranks. Run-level metrics
+    (speeds, the valid accuracy of the selected epoch) are returned in :attr:`TaskResult.metrics`.
     """
 
     metrics: ClassVar[dict[str, Metric]] = {}
     requires: ClassVar[frozenset[str]] = frozenset()
-    #: True when the task needs a trained classifier: the runner passes ``--checkpoint`` or the
-    #: newest matching ``recognition`` checkpoint as ``ctx.checkpoint`` (training one first if none).
+    #: True when the task needs a trained classifier: the runner passes ``--checkpoint``, else the
+    #: newest matching checkpoint of the classifier-providing task (hook
+    #: ``bench_classifier_provider``), training one first if there is none, as ``ctx.checkpoint``.
     requires_trained: ClassVar[bool] = False
+    #: Where the task's columns sit on a leaderboard (lower first; ties by task name). Rows are
+    #: sorted by the first column shown.
+    order: ClassVar[int] = 100
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
@@ -156,6 +258,14 @@ class Dataset(_Registered):
     """
 
     synthetic: ClassVar[bool] = False
+    #: File suffixes this dataset opens when ``--data`` is a path (e.g. ``(".h5",)``); the path
+    #: is given to :meth:`open` as ``config["path"]``.
+    suffixes: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        """Raise a one-line :class:`BenchError` for settings no open can use; called when runs are
+        planned (light). Default: accept everything."""
 
     @classmethod
     def open(cls, config: dict[str, Any]) -> "SketchData":

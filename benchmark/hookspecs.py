@@ -74,3 +74,39 @@ def bench_run_finished(run, record):
     :param record: the run record as a ``dict`` (schema in :mod:`benchmark.records`).
     :return: nothing (ignored).
     """
+
+
+@hookspec(firstresult=True)
+def bench_classifier_provider(encoder, dataset):
+    """Name the task that trains a classifier for tasks with ``requires_trained`` (e.g. SLI).
+
+    Asked when a run needs a trained classifier and none was given with ``--checkpoint``. The
+    runner then uses the newest record of that task for the same encoder, encoder config and data
+    that has a ``checkpoint`` artifact (a folder of :mod:`benchmark.checkpoints`), or plans and runs
+    that task first, with its own defaults plus only the settings that name it
+    (``--set NAME.key=value``). The built-in provider is the recognition plugin; a plugin with
+    another training recipe overrides it with ``@hookimpl(tryfirst=True)``.
+
+    :param encoder: the encoder name of the run.
+    :param dataset: the ``--data`` value of the run (a dataset name or a file path).
+    :return: a registered task name, or ``None`` to let the next implementation answer.
+    """
+
+
+@hookspec(firstresult=True)
+def bench_run_defaults():
+    """What ``bench run`` runs when the command names no task, encoder or data.
+
+    :return: ``{"tasks": [str], "encoders": [str], "data": str}`` (any key may be missing), or
+        ``None`` to let the next implementation answer. The built-in tasks plugin provides it.
+    """
+
+
+@hookspec
+def bench_register_perf_targets(register):
+    """Register ``bench perf`` targets (throughput figures measured side by side).
+
+    :param register: call ``register(name, module, description)``: ``module`` is an importable
+        module name with ``main(argv) -> int`` (imported only when the target runs).
+    :return: nothing (ignored).
+    """

@@ -1,35 +1,40 @@
 """``bench perf``: throughput figures, each measured side by side with its baseline in one run.
 
-Timed figures live here, never in tests. Each target is a module with ``main(argv) -> int``.
+Timed figures live here, never in tests. Targets are registered by plugins (hook
+``bench_register_perf_targets``); each is a module with ``main(argv) -> int``.
 """
 
 from __future__ import annotations
 
 import importlib
-
-TARGETS = {
-    "data": ("benchmark.perf_data", "HDF5 random-access reads through the collate vs one dataset per sketch"),
-    "recognition": ("benchmark.perf_recognition",
-                    "stroke_vit_tiny train/eval on the 30 real categories vs the published implementation"),
-    "baselines": ("benchmark.perf_baselines", "train/eval sketches/s of every baseline encoder"),
-    "sli": ("benchmark.perf_sli", "batched SLI vs the published one-sketch-at-a-time loop"),
-}
+import sys
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("perf", help="measure throughput (side by side with its baseline)",
-                                   description="\n".join(f"{k}: {v[1]}" for k, v in TARGETS.items()))
-    parser.add_argument("target", nargs="?", default="all", choices=[*TARGETS, "all"])
+                                   description="targets: `bench perf list` names them")
+    parser.add_argument("target", nargs="?", default="all", help="a target name, 'all' (default) or 'list'")
     parser.add_argument("args", nargs="*", help="options passed to the target (after --)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    names = list(TARGETS) if args.target == "all" else [args.target]
+    from benchmark.errors import unknown_name
+    from benchmark.plugins import get_manager
+
+    targets = get_manager().perf_targets()
+    if args.target == "list":
+        for name, (_, description) in targets.items():
+            print(f"{name}: {description}")
+        return 0
+    if args.target != "all" and args.target not in targets:
+        raise unknown_name("perf target", args.target, [*targets, "all", "list"])
+    names = list(targets) if args.target == "all" else [args.target]
     status = 0
     for name in names:
         if len(names) > 1:
-            print(f"\n== {name}: {TARGETS[name][1]}", flush=True)
-        main = importlib.import_module(TARGETS[name][0]).main
+            print(f"\n== {name}: {targets[name][1]}", flush=True)
+        sys.stdout.flush()
+        main = importlib.import_module(targets[name][0]).main
         status = max(status, int(main(args.args) or 0))
     return status

@@ -1,4 +1,4 @@
-"""Data-layer throughput: ``python -m benchmark.perf_data``.
+"""Data-layer throughput: ``bench perf data``.
 
 Prepares the QuickDraw sample (``$BENCH_QUICKDRAW_DIR``, default ``../shared/quickdraw``; the
 synthetic demo data when absent, and the output says so) into this project's HDF5 layout, copies
@@ -128,8 +128,28 @@ def format_table(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def real_sketches(source: Path | None = None) -> tuple[list[np.ndarray], np.ndarray, str]:
+    """Every sketch of the 30 categories of the real sample (all splits), normalised like the reference."""
+    from benchmark.data.categories import resolve_categories
+    from benchmark.data.h5store import open_h5
+    from benchmark.data.prepare import prepare
+
+    source = source or default_source()
+    if source is None:
+        raise SystemExit("the real QuickDraw sample was not found (set BENCH_QUICKDRAW_DIR)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "qd30.h5"
+        prepare(source / "full" / "simplified", resolve_categories("30"), out)
+        data = open_h5(out)
+    sketches, labels = [], []
+    for split in data.splits.values():
+        sketches += split.get(range(len(split)))
+        labels.append(split.labels)
+    return [np.array(s) for s in sketches], np.concatenate(labels), str(source)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.perf_data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="bench perf data", description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, help="QuickDraw sample root (with full/simplified)")
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=100)

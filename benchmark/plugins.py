@@ -29,7 +29,7 @@ from typing import Any
 import pluggy
 
 from benchmark import hookspecs
-from benchmark.contracts import Dataset, Encoder, Task
+from benchmark.contracts import Dataset, Encoder, Metric, Task
 from benchmark.errors import PluginError, unknown_name
 
 DEFAULT_PLUGINS = ("encoders", "tasks", "benchmark.data.plugin")
@@ -199,6 +199,31 @@ class Manager:
     def dataset(self, name: str) -> type[Dataset]:
         return self.entry("dataset", name).cls
 
+    def classifier_provider(self, encoder: str, data: str) -> type[Task]:
+        """The task that trains classifiers for ``requires_trained`` tasks (hook
+        ``bench_classifier_provider``), or a one-line error when no plugin provides one."""
+        name = self.pm.hook.bench_classifier_provider(encoder=encoder, dataset=data)
+        if name is None:
+            raise PluginError(f"no plugin provides a classifier-training task for encoder {encoder!r} (hook "
+                              f"bench_classifier_provider); pass --checkpoint DIR")
+        return self.task(name)
+
+    def run_defaults(self) -> dict[str, Any]:
+        """What ``bench run`` runs when the command names nothing (hook ``bench_run_defaults``)."""
+        return dict(self.pm.hook.bench_run_defaults() or {})
+
+    def perf_targets(self) -> dict[str, tuple[str, str]]:
+        """``{name: (module, description)}`` of the ``bench perf`` targets, in registration order."""
+        targets: dict[str, tuple[str, str]] = {}
+
+        def register(name: str, module: str, description: str = "") -> None:
+            if name in targets:
+                raise PluginError(f"bench perf target {name!r} is registered twice")
+            targets[name] = (module, description)
+
+        self.pm.hook.bench_register_perf_targets(register=register)
+        return targets
+
     def plugin_versions(self) -> dict[str, str]:
         return {name: info.version for name, info in self.plugins.items() if not info.error}
 
@@ -212,10 +237,13 @@ def _validated(obj: Any, kind: str, base: type, plugin: str) -> type:
         raise PluginError(f"plugin {plugin!r} registered {kind} class {_qualname(obj)} with name {name!r}; "
                           f"set a class attribute `name` (letters, digits, '_', '-', '.')")
     if kind == "task":
-        bad = [m for m, spec in obj.metrics.items() if not hasattr(spec, "higher_is_better")]
+        bad = [m for m, spec in obj.metrics.items() if not isinstance(spec, Metric)]
         if bad or not obj.metrics:
             raise PluginError(f"plugin {plugin!r}: task {name!r} must declare `metrics` as "
                               f"{{name: benchmark.Metric(higher_is_better=...)}} (problem: {bad or 'empty'})")
+        for metric, spec in obj.metrics.items():
+            if spec.problems():
+                raise PluginError(f"plugin {plugin!r}: task {name!r} metric {metric!r}: {'; '.join(spec.problems())}")
     return obj
 
 

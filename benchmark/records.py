@@ -1,24 +1,46 @@
 """Run records: one JSON file per (encoder, task, dataset) run, the only input of leaderboards.
 
-Schema version 1 (``results/runs/<run_id>.json``)::
+Schema version 2 (``results/runs/<run_id>.json``)::
 
-    schema_version  1
+    schema_version  2
     run_id          str, unique: <UTC time>-<task>-<encoder>-<dataset>-<6 hex>
     created         ISO-8601 UTC start time;  finished: ISO-8601 UTC end time
-    task            {name, version, plugin, plugin_version}
-    encoder         {name, version, plugin, plugin_version, capabilities, parameters}
+    task            {name, version, plugin, plugin_version, order}
+    encoder         {name, version, plugin, plugin_version, capabilities, parameters, config_source}
+                    config_source: where config.encoder came from: "command" (built from the
+                    command's settings) or "checkpoint <folder>" (the loaded checkpoint's own config)
     dataset         {name, categories, num_categories, splits: {split: size}, checksum, synthetic, source, ...}
-    config          {encoder: {...}, task: {...}, data: {...}}: the full resolved configuration
+    config          {encoder: {...}, task: {...}, data: {...}}: the full resolved configuration; encoder
+                    is the config the evaluated module was built with
     seed            int;  world_size: int
-    metrics         {name: {value, ci_low?, ci_high?, n?, higher_is_better, description, unit}}
+    metrics         {name: {value, ci_low?, ci_high?, n?} + the task's declaration of the metric:
+                     higher_is_better, description, unit, label, headline, kind ("score" | "speed"),
+                     position (order in the task), field (per-sketch field, [numerator, denominator]
+                     for ratio_of_means, or null for a run-level value), aggregation ("mean",
+                     "proportion", "ratio_of_means" or null), test ("mcnemar", "permutation" or
+                     null), same ([fields that must agree per sketch for two runs to be paired])}
     timings         {name: seconds}: at least total_s; the runner adds data_s (opening the dataset: near 0
                     when an earlier run of the same command had opened it) and task_s
-    artifacts       {label: path relative to the record's folder}
+    artifacts       {label: path relative to the record's folder}; per_sketch: the per-sketch rows
     extra           task-specific facts (e.g. truncation counts), JSON
     versions        {sketchxai_bench, python, torch, transformers, numpy, plugins: {name: version}}
     git             {revision, dirty} or null outside a git checkout
     host            {hostname, platform, machine, cpu_count, torch_threads, device}
     notes           [str]: caveats a reader must see (e.g. "synthetic data")
+
+Per-sketch rows (artifact ``per_sketch``, ``<run_id>/per_sketch.jsonl``; :data:`PER_SKETCH_SCHEMA`):
+one JSON object a line, one line per scored sketch, written only through
+``RunContext.write_per_sketch``::
+
+    index           int: the sketch's index in the split the task scored
+    key_id          str or null: the drawing's QuickDraw key where the data has one
+    <field>         each per-sketch field a metric of the task declares (booleans, numbers, or
+                    null where the sketch has no value), plus any other fields the task keeps
+                    (e.g. curves as lists); full float precision
+
+Version-1 records (no declarations, no config_source) are still read: their metrics get the
+default declaration (label = name, not headline, kind "speed" for units ending in "/s", no
+per-sketch field, no paired test).
 
 Records are written atomically (temporary file, then rename) and validated before writing and when
 read back; :func:`load_records` reports unreadable or foreign files instead of failing.
@@ -34,7 +56,16 @@ from typing import Any
 
 from benchmark.errors import BenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema versions :func:`read_record` accepts (older ones are upgraded in memory).
+READABLE = (1, 2)
+#: The per-sketch artifact's file name inside a run's folder (see the module docstring).
+PER_SKETCH = "per_sketch.jsonl"
+PER_SKETCH_SCHEMA = {"index": "int, the sketch's index in the scored split",
+                     "key_id": "str or null, the drawing's key where the data has one",
+                     "<field>": "each per-sketch field the task's metrics declare, and any other it keeps"}
+DECLARATION = ("higher_is_better", "description", "unit", "label", "headline", "kind", "position", "field",
+               "aggregation", "test", "same")
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema_version": int, "run_id": str, "created": str, "finished": str, "task": dict, "encoder": dict,
@@ -59,8 +90,9 @@ def validate(record: Any) -> list[str]:
     """Problems with ``record`` as a schema-1 run record (empty when valid)."""
     if not isinstance(record, dict):
         return ["not a JSON object"]
-    if record.get("schema_version") != SCHEMA_VERSION:
-        return [f"schema_version is {record.get('schema_version')!r}, expected {SCHEMA_VERSION}"]
+    version = record.get("schema_version")
+    if version not in READABLE or isinstance(version, bool):
+        return [f"schema_version is {version!r}, expected one of {', '.join(map(str, READABLE))}"]
     problems = []
     for key, typ in _REQUIRED.items():
         if key not in record:
@@ -75,12 +107,31 @@ def validate(record: Any) -> list[str]:
             problems.append(f"metric {name!r} needs 'value' and 'higher_is_better'")
         elif metric["value"] is not None and not isinstance(metric["value"], (int, float)):
             problems.append(f"metric {name!r} value is not a number")
+        elif version >= 2 and any(k not in metric for k in DECLARATION):
+            problems.append(f"metric {name!r} lacks {', '.join(k for k in DECLARATION if k not in metric)}")
     return problems
+
+
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """A valid record in the current schema's shape (version-1 records get default declarations)."""
+    if record["schema_version"] >= 2:
+        return record
+    for position, (name, metric) in enumerate(sorted(record["metrics"].items())):
+        unit = str(metric.get("unit") or "")
+        defaults = {"description": "", "unit": unit, "label": name, "headline": False,
+                    "kind": "speed" if unit.endswith("/s") else "score", "position": position, "field": None,
+                    "aggregation": None, "test": None, "same": []}
+        record["metrics"][name] = {**defaults, **metric}
+    record["task"].setdefault("order", 100)
+    record["encoder"].setdefault("config_source", "command")
+    return record
 
 
 def write_record(folder: str | Path, record: dict[str, Any]) -> Path:
     """Validate ``record`` and write it to ``folder/<run_id>.json`` atomically; returns the path."""
     problems = validate(record)
+    if not problems and record["schema_version"] != SCHEMA_VERSION:
+        problems = [f"schema_version {record['schema_version']} is not the current {SCHEMA_VERSION}"]
     if problems:
         raise RecordError(f"refusing to write an invalid run record: {'; '.join(problems)}")
     return atomic_write_text(Path(folder) / f"{record['run_id']}.json",
@@ -114,7 +165,7 @@ def read_record(path: str | Path) -> dict[str, Any]:
     problems = validate(record)
     if problems:
         raise RecordError(f"{path}: not a run record ({'; '.join(problems[:4])})")
-    return record
+    return upgrade(record)
 
 
 def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[str]]:

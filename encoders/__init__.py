@@ -10,3 +10,10 @@ def bench_register_encoders(register):
 
     for cls in (*stroke_vits, *baselines):
         register(cls)
+
+
+@hookimpl
+def bench_register_perf_targets(register):
+    register("recognition", "encoders.stroke_vit.perf",
+             "stroke_vit_tiny train/eval on the 30 real categories vs the published implementation")
+    register("baselines", "encoders.baselines.perf", "train/eval sketches/s of every baseline encoder")

@@ -1,6 +1,10 @@
-"""Built-in tasks, registered through the same hook as third-party plugins."""
+"""Built-in tasks, registered through the same hooks as third-party plugins; the recognition task
+is the built-in classifier provider of tasks that need a trained classifier (SLI)."""
 
 from benchmark import hookimpl
+
+#: The task that trains classifiers on other tasks' behalf (hook ``bench_classifier_provider``).
+CLASSIFIER_TASK = "recognition"
 
 
 @hookimpl
@@ -10,3 +14,18 @@ def bench_register_tasks(register):
 
     for cls in (Recognition, *sli_tasks):
         register(cls)
+
+
+@hookimpl
+def bench_classifier_provider(encoder, dataset):
+    return CLASSIFIER_TASK
+
+
+@hookimpl
+def bench_run_defaults():
+    return {"tasks": [CLASSIFIER_TASK], "encoders": ["stroke_vit_tiny"], "data": "demo"}
+
+
+@hookimpl
+def bench_register_perf_targets(register):
+    register("sli", "tasks.perf_sli", "batched SLI vs the published one-sketch-at-a-time loop")

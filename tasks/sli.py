@@ -24,7 +24,11 @@ _COMMON = {
     "animation_frames": 51,
 }
 
-_SPEED = Metric(True, "sketches inverted per second, all processes", "sketches/s")
+
+
+def _speed(label: str) -> Metric:
+    return Metric(True, "sketches inverted per second, all processes", "sketches/s", label=label, headline=True,
+                  kind="speed")
 
 
 class _SLITask(Task):
@@ -33,11 +37,11 @@ class _SLITask(Task):
 
     @classmethod
     def check_config(cls, config):
-        config.update(dataclasses.asdict(Protocol.from_config(config)))
-        config["batch_size"] = check_number("task.batch_size", config["batch_size"], whole=True, least=1)
+        config.update(dataclasses.asdict(Protocol.from_config(config, cls.name)))
+        config["batch_size"] = check_number(f"{cls.name}.batch_size", config["batch_size"], whole=True, least=1)
         for key in ("pictures", "animation_frames"):
-            config[key] = check_number(f"task.{key}", config[key], whole=True, least=0)
-        config["max_sketches"] = check_number("task.max_sketches", config["max_sketches"], whole=True, least=1,
+            config[key] = check_number(f"{cls.name}.{key}", config[key], whole=True, least=0)
+        config["max_sketches"] = check_number(f"{cls.name}.max_sketches", config["max_sketches"], whole=True, least=1,
                                               nullable=True, null_means="all")
 
 
@@ -47,38 +51,48 @@ class SLIRecovery(_SLITask):
 
     name = "sli_recovery"
     description = "Stroke location inversion: scrambled stroke start points optimised back toward the true class"
-    version = "1"
+    version = "2"
+    order = 10
     defaults = {**_COMMON, "init": "randn", "init_scale": 0.1}
     metrics = {
-        "fidelity": Metric(True, "1 - mean location error after / mean location error before (1: layout fully "
-                                 "recovered, 0: no closer than the scrambled start, < 0: further); sketches with "
-                                 "one stroke excluded; per-sketch values in per_sketch.jsonl", "fraction"),
+        "fidelity": Metric(True, "1 - mean location error after / mean location error before, over the sketches "
+                                 "with something to recover (1: layout fully recovered, 0: no closer than the "
+                                 "scrambled start, < 0: further); a ratio of means: mean(location_error_reduction) "
+                                 "/ mean(location_error_before)", "fraction", label="SLI fidelity", headline=True,
+                           field=("location_error_reduction", "location_error_before"), aggregation="ratio_of_means"),
         "aligned_fidelity": Metric(True, "fidelity after the best similarity transform (rotation, scale, "
                                          "translation) of each layout onto the true one: is the arrangement "
                                          "recovered, whatever its size or orientation; sketches with fewer than "
-                                         "three strokes excluded", "fraction"),
+                                         "three strokes excluded", "fraction", label="SLI aligned fidelity",
+                                   headline=True, field=("aligned_error_reduction", "aligned_error_before"),
+                                   aggregation="ratio_of_means"),
         "location_error_before": Metric(False, "mean distance of scrambled to true start points, global "
-                                               "translation removed", "normalised units"),
+                                               "translation removed", "normalised units",
+                                        field="location_error_before"),
         "location_error_after": Metric(False, "mean distance of recovered to true start points, global "
-                                              "translation removed", "normalised units"),
+                                              "translation removed", "normalised units", field="location_error_after"),
         "chamfer_before": Metric(False, "symmetric Chamfer distance of the scrambled to the original drawing",
-                                 "normalised units"),
+                                 "normalised units", field="chamfer_before"),
         "chamfer_after": Metric(False, "symmetric Chamfer distance of the recovered to the original drawing",
-                                "normalised units"),
-        "accuracy_before": Metric(True, "top-1 accuracy on the scrambled sketches", "fraction"),
-        "accuracy_after": Metric(True, "top-1 accuracy on the recovered sketches", "fraction"),
-        "p_true_before": Metric(True, "mean true-class probability on the scrambled sketches", "probability"),
-        "p_true_after": Metric(True, "mean true-class probability on the recovered sketches", "probability"),
+                                "normalised units", field="chamfer_after"),
+        "accuracy_before": Metric(True, "top-1 accuracy on the scrambled sketches", "fraction",
+                                  field="correct_before", aggregation="proportion"),
+        "accuracy_after": Metric(True, "top-1 accuracy on the recovered sketches", "fraction", label="acc. after SLI",
+                                 headline=True, field="correct_after", aggregation="proportion"),
+        "p_true_before": Metric(True, "mean true-class probability on the scrambled sketches", "probability",
+                                field="p_true_before"),
+        "p_true_after": Metric(True, "mean true-class probability on the recovered sketches", "probability",
+                               field="p_true_after"),
         "steps_to_correct": Metric(False, "mean step of the first correct prediction, over sketches that got "
-                                          "one (0: correct from the start)", "steps"),
-        "sketches_per_s": _SPEED,
+                                          "one (0: correct from the start)", "steps", field="steps_to_correct"),
+        "sketches_per_s": _speed("SLI recovery speed"),
     }
 
     @classmethod
     def check_config(cls, config):
         super().check_config(config)
-        check_choice("task.init", config["init"], INITS)
-        check_number("task.init_scale", config["init_scale"], least=0)
+        check_choice(f"{cls.name}.init", config["init"], INITS)
+        check_number(f"{cls.name}.init_scale", config["init_scale"], least=0)
 
     def run(self, ctx):
         from tasks.sli_run import run_recovery
@@ -94,16 +108,22 @@ class SLITransfer(_SLITask):
     name = "sli_transfer"
     description = "Stroke location inversion: true stroke start points optimised toward another class"
     version = "1"
+    order = 20
     defaults = {**_COMMON, "target": None}
     metrics = {
-        "success_rate": Metric(True, "fraction of sketches predicted as the target class at the end", "fraction"),
+        "success_rate": Metric(True, "fraction of sketches predicted as the target class at the end", "fraction",
+                               label="SLI transfer", headline=True, field="success", aggregation="proportion",
+                               same=("target",)),
         "steps_to_flip": Metric(False, "mean step of the first target prediction, over sketches that reached "
-                                       "it", "steps"),
+                                       "it", "steps", field="steps_to_flip", same=("target",)),
         "displacement": Metric(False, "mean start-point displacement at the first target prediction, over "
-                                      "sketches that reached it", "normalised units"),
-        "p_original_drop": Metric(True, "mean drop of the original class's probability", "probability"),
-        "p_target_after": Metric(True, "mean target-class probability at the end", "probability"),
-        "sketches_per_s": _SPEED,
+                                      "sketches that reached it", "normalised units", field="displacement",
+                               same=("target",)),
+        "p_original_drop": Metric(True, "mean drop of the original class's probability", "probability",
+                                  field="p_original_drop", same=("target",)),
+        "p_target_after": Metric(True, "mean target-class probability at the end", "probability",
+                                 field="p_target_after", same=("target",)),
+        "sketches_per_s": _speed("SLI transfer speed"),
     }
 
     def run(self, ctx):

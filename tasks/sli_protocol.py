@@ -43,19 +43,20 @@ class Protocol:
     canvas: float | None = None
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "Protocol":
-        """The protocol from a task config, with a one-line error for each bad value."""
+    def from_config(cls, cfg: dict[str, Any], section: str = "task") -> "Protocol":
+        """The protocol from a task config, with a one-line error for each bad value (naming the
+        setting as ``section.key``, e.g. ``sli_recovery.lr``)."""
         return cls(
-            steps=check_number("task.steps", cfg["steps"], whole=True, least=0),
-            lr=check_number("task.lr", cfg["lr"], above=0),
-            min_lr=check_number("task.min_lr", cfg["min_lr"], least=0),
-            schedule=check_choice("task.schedule", cfg["schedule"], SCHEDULES),
-            optimizer=check_choice("task.optimizer", cfg["optimizer"], OPTIMIZERS),
-            max_step=check_number("task.max_step", cfg["max_step"], above=0),
-            early_stop_probability=check_number("task.early_stop_probability", cfg["early_stop_probability"],
+            steps=check_number(f"{section}.steps", cfg["steps"], whole=True, least=0),
+            lr=check_number(f"{section}.lr", cfg["lr"], above=0),
+            min_lr=check_number(f"{section}.min_lr", cfg["min_lr"], least=0),
+            schedule=check_choice(f"{section}.schedule", cfg["schedule"], SCHEDULES),
+            optimizer=check_choice(f"{section}.optimizer", cfg["optimizer"], OPTIMIZERS),
+            max_step=check_number(f"{section}.max_step", cfg["max_step"], above=0),
+            early_stop_probability=check_number(f"{section}.early_stop_probability", cfg["early_stop_probability"],
                                                 above=0, most=1, nullable=True, null_means="run every step"),
-            precision=check_choice("task.precision", cfg["precision"], PRECISIONS),
-            canvas=check_number("task.canvas", cfg["canvas"], above=0, nullable=True,
+            precision=check_choice(f"{section}.precision", cfg["precision"], PRECISIONS),
+            canvas=check_number(f"{section}.canvas", cfg["canvas"], above=0, nullable=True,
                                 null_means="no bound, as published; 1 is the normalised canvas"))
 
     @property

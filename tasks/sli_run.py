@@ -1,15 +1,15 @@
-"""Running the SLI tasks: sketch selection, batched inversion, per-sketch measures, aggregation.
+"""Running the SLI tasks: sketch selection, batched inversion, per-sketch measures.
 
 Every rank inverts its exact share of a seeded sample of the split (``ctx.eval_batches``); the
-per-sketch results are gathered on rank 0, which writes ``per_sketch.jsonl``, the picture gallery
-(``gallery/index.html``) and returns the aggregates with 95% confidence intervals. Every random
+per-sketch results are gathered on rank 0, which writes them with ``ctx.write_per_sketch`` (the
+core aggregates the declared metrics, with 95% confidence intervals) and the picture gallery
+(``gallery/index.html``). Every random
 choice (start locations, transfer targets, sample, pictures) is seeded per sketch, so results do
 not depend on batching or on the number of processes.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -17,16 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchmark import stats
 from benchmark.contracts import TaskResult
 from benchmark.errors import BenchError, unknown_name
 from benchmark.progress import bar
-from benchmark.records import atomic_write_text
 from tasks import sli_metrics as sm
 from tasks.inversion import Inversion, Protocol, freeze, invert_many, random_other_classes, start_locations
 from tasks.sli_pictures import SketchPicture, write_gallery
 
-PER_SKETCH = "per_sketch.jsonl"
 GALLERY = "gallery"
 #: Sub-streams of the run seed (start locations and targets use theirs inside tasks.inversion).
 _SAMPLE_STREAM, _PICTURE_STREAM = 3, 4
@@ -194,79 +191,43 @@ def _run(ctx, transfer: bool) -> TaskResult:
     elapsed = time.perf_counter() - started
     if not ctx.dist.is_main:
         return TaskResult(metrics={})
-    records = _per_sketch_records(ctx, gathered, transfer)
-    atomic_write_text(ctx.run_dir / PER_SKETCH, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
+    ctx.write_per_sketch(cfg["split"], per_sketch_rows(gathered, ctx.data.categories, transfer))
     _write_gallery(ctx, gathered, pictures, transfer)
-    metrics = _aggregate(gathered, transfer, ctx.seed)
-    metrics["sketches_per_s"] = len(gathered["index"]) / elapsed
+    metrics = {"sketches_per_s": len(gathered["index"]) / elapsed}
     extra = {"sketches": int(len(gathered["index"])), "timings": {"sli_s": round(elapsed, 3)}}
     if transfer:
         extra["target"] = None if plan.fixed_target is None else ctx.data.categories[plan.fixed_target]
     else:
         extra["one_stroke_sketches"] = int((gathered["num_strokes"] == 1).sum())
-    return TaskResult(metrics=metrics, artifacts={"per_sketch": PER_SKETCH, "gallery": f"{GALLERY}/index.html"},
-                      extra=extra)
+    return TaskResult(metrics=metrics, artifacts={"gallery": f"{GALLERY}/index.html"}, extra=extra)
 
 
-def _per_sketch_records(ctx, g: dict[str, np.ndarray], transfer: bool) -> list[dict]:
-    split = ctx.data.split(ctx.task_config["split"])
-    key_ids = getattr(split, "key_ids", None)
-    cats = ctx.data.categories
+def per_sketch_rows(g: dict[str, np.ndarray], categories: list[str], transfer: bool) -> list[dict]:
+    """One row per inverted sketch: the fields the task's metrics declare and the rest worth
+    keeping. ``*_reduction`` is the error removed (before - after), null where the sketch has
+    nothing to recover, so that fidelity = mean(reduction) / mean(before) over the same sketches."""
     out = []
     for i, idx in enumerate(g["index"]):
         label, target = int(g["label"][i]), int(g["target"][i])
-        rec = {"index": int(idx), "key_id": None if key_ids is None else str(key_ids[idx]),
-               "label": label, "category": cats[label]}
+        row = {"index": int(idx), "label": label, "category": categories[label]}
         if transfer:
-            rec.update(target=target, target_category=cats[target])
-        rec.update(num_strokes=int(g["num_strokes"][i]), pred_before=int(g["pred_before"][i]),
+            row.update(target=target, target_category=categories[target])
+        row.update(num_strokes=int(g["num_strokes"][i]), pred_before=int(g["pred_before"][i]),
                    pred_after=int(g["pred_after"][i]), steps_taken=int(g["steps_taken"][i]))
         if transfer:
-            rec["success"] = bool(g["pred_after"][i] == target)
-            keys = ("steps_to_flip", "displacement", "p_original_before", "p_original_after", "p_target_before",
-                    "p_target_after")
+            row["success"] = bool(g["pred_after"][i] == target)
+            row.update({k: float(g[k][i]) for k in _TRANSFER})
+            row.update(p_original_drop=float(g["p_original_before"][i] - g["p_original_after"][i]),
+                       p_target_before=float(g["p_target_before"][i]), p_target_after=float(g["p_target_after"][i]))
         else:
-            rec["correct_before"] = bool(g["pred_before"][i] == label)
-            rec["correct_after"] = bool(g["pred_after"][i] == label)
-            rec["p_true_before"] = _num(g["p_target_before"][i])
-            rec["p_true_after"] = _num(g["p_target_after"][i])
-            keys = _RECOVERY
-        rec.update({k: _num(g[k][i]) for k in keys})
-        out.append(rec)
+            row.update(correct_before=bool(g["pred_before"][i] == label), correct_after=bool(g["pred_after"][i] == label),
+                       p_true_before=float(g["p_target_before"][i]), p_true_after=float(g["p_target_after"][i]))
+            row.update({k: float(g[k][i]) for k in _RECOVERY})
+            for errors, fidelity in (("location_error", "fidelity"), ("aligned_error", "aligned_fidelity")):
+                row[f"{errors}_reduction"] = (float(g[f"{errors}_before"][i] - g[f"{errors}_after"][i])
+                                              if math.isfinite(float(g[fidelity][i])) else None)
+        out.append(row)
     return out
-
-
-def _num(x) -> float | None:
-    x = float(x)
-    return round(x, 7) if math.isfinite(x) else None
-
-
-def _aggregate(g: dict[str, np.ndarray], transfer: bool, seed: int) -> dict:
-    def mean(key: str):
-        return stats.mean(g[key], seed=seed)  # bootstrap CI, NaN (e.g. 'never') left out
-
-    if transfer:
-        return {"success_rate": stats.proportion(g["pred_after"] == g["target"]),
-                "steps_to_flip": mean("steps_to_flip"), "displacement": mean("displacement"),
-                "p_original_drop": stats.mean(g["p_original_before"] - g["p_original_after"], seed=seed),
-                "p_target_after": mean("p_target_after")}
-    def fidelity(column: str, errors: str):  # over the sketches whose own fidelity is defined
-        before = np.where(np.isfinite(g[column]), g[f"{errors}_before"], np.nan)
-        return stats.paired(_fidelity, before, g[f"{errors}_after"], seed=seed)
-
-    return {"fidelity": fidelity("fidelity", "location_error"),
-            "aligned_fidelity": fidelity("aligned_fidelity", "aligned_error"),
-            "location_error_before": mean("location_error_before"), "location_error_after": mean("location_error_after"),
-            "chamfer_before": mean("chamfer_before"), "chamfer_after": mean("chamfer_after"),
-            "accuracy_before": stats.proportion(g["pred_before"] == g["label"]),
-            "accuracy_after": stats.proportion(g["pred_after"] == g["label"]),
-            "p_true_before": mean("p_target_before"), "p_true_after": mean("p_target_after"),
-            "steps_to_correct": mean("steps_to_correct")}
-
-
-def _fidelity(before: np.ndarray, after: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Fidelity of the mean errors before and after (over the same sketches), along ``axis``."""
-    return sm.fidelity(before.mean(axis), after.mean(axis))
 
 
 def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray], transfer: bool) -> None:

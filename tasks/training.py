@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -12,15 +11,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark import distributed, stats
+from benchmark import distributed
 from benchmark.checkpoints import save_checkpoint
 from benchmark.contracts import TaskResult
 from benchmark.errors import BenchError
 from benchmark.progress import bar
-from benchmark.records import atomic_write_text
 
 CHECKPOINT = "checkpoint"
-PER_SKETCH = "per_sketch.jsonl"
 
 
 def run_recognition(ctx) -> TaskResult:
@@ -50,17 +47,19 @@ def run_recognition(ctx) -> TaskResult:
     k = min(5, logits.shape[1])
     topk = (np.argsort(-logits, axis=1, kind="stable")[:, :k] == labels[:, None]).any(1)
     loss = _cross_entropy(logits, labels)
-    metrics = {"top1": stats.proportion(top1), "top5": stats.proportion(topk),
-               "test_loss": stats.mean(loss, seed=ctx.seed),
-               "eval_sketches_per_s": len(labels) / eval_s}
+    probs = torch.from_numpy(logits).double().softmax(1).numpy()
+    ctx.write_per_sketch(cfg["test_split"], [
+        {"index": int(idx), "label": int(labels[row]), "pred": int(logits[row].argmax()), "correct": bool(top1[row]),
+         "top5": bool(topk[row]), "p_true": float(probs[row, labels[row]]), "loss": float(loss[row])}
+        for row, idx in enumerate(out["index"])])
+    metrics = {"eval_sketches_per_s": len(labels) / eval_s}
     if valid_top1 is not None:
         metrics["valid_top1"] = valid_top1
     if train_rate is not None:
         metrics["train_sketches_per_s"] = train_rate
-    artifacts = {"per_sketch": PER_SKETCH}
+    artifacts = {}
     if checkpoint_dir.is_relative_to(ctx.run_dir):
         artifacts["checkpoint"] = str(checkpoint_dir.relative_to(ctx.run_dir))
-    _write_per_sketch(ctx, out, top1, topk)
     extra["timings"] = timings
     return TaskResult(metrics=metrics, artifacts=artifacts, extra=extra)
 
@@ -68,19 +67,6 @@ def run_recognition(ctx) -> TaskResult:
 def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     t = torch.from_numpy(logits).double()
     return F.cross_entropy(t, torch.from_numpy(labels), reduction="none").numpy()
-
-
-def _write_per_sketch(ctx, out, top1, topk) -> None:
-    split = ctx.data.split(ctx.task_config["test_split"])
-    probs = torch.from_numpy(out["logits"]).double().softmax(1).numpy()
-    lines = []
-    for row, idx in enumerate(out["index"]):
-        label = int(out["labels"][row])
-        key = split.key_ids[idx] if getattr(split, "key_ids", None) is not None else None
-        lines.append(json.dumps({"index": int(idx), "key_id": None if key is None else str(key), "label": label,
-                                 "pred": int(out["logits"][row].argmax()), "correct": bool(top1[row]),
-                                 "top5": bool(topk[row]), "p_true": round(float(probs[row, label]), 6)}))
-    atomic_write_text(ctx.run_dir / PER_SKETCH, "\n".join(lines) + "\n")
 
 
 @torch.no_grad()

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import run_bench
 
-from benchmark import leaderboard, publish, render
+from benchmark import Metric
 from benchmark.errors import BenchError
 from benchmark.records import validate, write_record
-from benchmark.report_html import write_report
+from benchmark.report import leaderboard, publish, render
+from benchmark.report.html import write_report
+from tasks.recognition import Recognition
+from tasks.sli import SLIRecovery, SLITransfer
+
+#: The built-in tasks' metric declarations, as their records carry them.
+DECLARED = {cls.name: cls.metrics for cls in (Recognition, SLIRecovery, SLITransfer)}
 
 CHECKSUM = "c0ffee" * 8
 DESCRIPTIONS = {"fraction": "a fraction", "sketches/s": "throughput"}
 
 
 def m(value, low=None, high=None, unit="fraction", higher=True, n=None):
-    """One metric entry as build_record writes it."""
+    """One metric entry as build_record writes it (:func:`make_record` adds the declaration)."""
     entry = {"value": value, "higher_is_better": higher, "description": DESCRIPTIONS.get(unit, ""), "unit": unit}
     if low is not None:
         entry.update(ci_low=low, ci_high=high)
@@ -32,8 +40,9 @@ def m(value, low=None, high=None, unit="fraction", higher=True, n=None):
 def make_record(run_id, metrics, task="recognition", encoder="enc_a", plugin="encoders", dataset="demo",
                 finished="2026-01-01T10:00:00+00:00", checksum=CHECKSUM, task_version="1", encoder_config=None,
                 parameters=1000, artifacts=None, notes=(), synthetic=True):
+    metrics = {name: declared(task, name, entry) for name, entry in metrics.items()}
     record = {
-        "schema_version": 1, "run_id": run_id, "created": "2026-01-01T09:00:00+00:00", "finished": finished,
+        "schema_version": 2, "run_id": run_id, "created": "2026-01-01T09:00:00+00:00", "finished": finished,
         "task": {"name": task, "version": task_version, "plugin": "tasks", "plugin_version": "0.1.0"},
         "encoder": {"name": encoder, "version": "1", "plugin": plugin, "plugin_version": "0.1.0",
                     "capabilities": ["sli"], "parameters": parameters},
@@ -49,6 +58,14 @@ def make_record(run_id, metrics, task="recognition", encoder="enc_a", plugin="en
     }
     assert validate(record) == []
     return record
+
+
+def declared(task: str, name: str, entry: dict) -> dict:
+    """``entry`` with the declaration of metric ``name`` of a built-in task (a plain declaration
+    from the entry's direction and unit for other tasks)."""
+    specs = DECLARED.get(task, {})
+    spec = specs.get(name) or Metric(entry["higher_is_better"], entry.get("description", ""), entry.get("unit", ""))
+    return {**spec.declaration(list(specs).index(name) if name in specs else 0), **entry}
 
 
 def write(results: Path, *records) -> None:
@@ -264,19 +281,35 @@ def test_missing_per_sketch_file_is_reported_not_fatal(tmp_path):
     assert "not tested (cannot read b/per_sketch.jsonl" in render.render(build(tmp_path)[0], "md")
 
 
-def test_wilcoxon_on_sli_fidelity(tmp_path):
-    fid_a = [0.5 + 0.05 * i for i in range(8)] + [None]
-    fid_b = [f - 0.01 * (i + 1) for i, f in enumerate(fid_a[:8])] + [0.3]  # a better on all 8 paired sketches
-    rows = lambda fids: [{"index": i, "fidelity": f} for i, f in enumerate(fids)]  # noqa: E731
+def test_permutation_test_on_sli_fidelity_tests_the_ranked_ratio(tmp_path):
+    """Fidelity is ranked as a ratio of means; its close call tests that same ratio (not the
+    per-sketch fidelities), exactly enough to match full enumeration of the 2^8 swaps."""
+    before = [0.4, 0.3, 0.5, 0.2, 0.6, 0.35, 0.45, 0.25]
+    after_a = [b * 0.5 for b in before]
+    after_b = [b * (0.55 + 0.02 * i) for i, b in enumerate(before)]
+    rows = lambda after: [{"index": i, "location_error_before": b, "location_error_after": a,  # noqa: E731
+                           "location_error_reduction": b - a} for i, (b, a) in enumerate(zip(before, after))]
+    rows_a, rows_b = rows(after_a), rows(after_b)
+    rows_a.append({"index": 8, "location_error_before": 0.0, "location_error_after": 0.0,
+                   "location_error_reduction": None})  # nothing to recover: left out in both runs
+    rows_b.append({**rows_a[-1]})
+    fid = lambda after: 1 - sum(after) / sum(before)  # noqa: E731
     write(tmp_path,
-          make_record("sa", {"fidelity": m(0.67, 0.5, 0.8)}, task="sli_recovery",
-                      artifacts=per_sketch(tmp_path, "sa", rows(fid_a))),
-          make_record("sb", {"fidelity": m(0.62, 0.45, 0.75)}, task="sli_recovery", encoder="enc_b",
-                      artifacts=per_sketch(tmp_path, "sb", rows(fid_b))))
+          make_record("sa", {"fidelity": m(fid(after_a), 0.4, 0.6, n=8)}, task="sli_recovery",
+                      artifacts=per_sketch(tmp_path, "sa", rows_a)),
+          make_record("sb", {"fidelity": m(fid(after_b), 0.3, 0.55, n=8)}, task="sli_recovery", encoder="enc_b",
+                      artifacts=per_sketch(tmp_path, "sb", rows_b)))
     (cmp,) = build(tmp_path)[0].comparisons
-    assert (cmp.test, cmp.n) == ("wilcoxon", 8)
-    assert cmp.p_value == pytest.approx(2 / 2 ** 8)  # exact: all 8 signed ranks positive
-    assert cmp.significant is True
+    assert (cmp.test, cmp.n) == ("permutation", 8)
+    assert cmp.statistic == pytest.approx(fid(after_a) - fid(after_b))  # the ranked values' difference
+    red_a, red_b = np.subtract(before, after_a), np.subtract(before, after_b)
+    exact = []
+    for swaps in itertools.product([False, True], repeat=8):
+        s_ = np.array(swaps)
+        ra, rb = np.where(s_, red_b, red_a), np.where(s_, red_a, red_b)
+        exact.append(abs(ra.sum() - rb.sum()) / sum(before) >= abs(cmp.statistic) * (1 - 1e-12))
+    assert cmp.p_value == pytest.approx(np.mean(exact), abs=0.01)
+    assert cmp.significant is True and "paired permutation test on 8 paired sketches" in cmp.sentence()
 
 
 def test_transfer_runs_with_other_targets_are_not_paired(tmp_path):

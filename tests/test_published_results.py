@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-from benchmark.publish import collections, expected
+from benchmark.report.publish import collections, expected
 
 PUBLISHED = [f for f in collections(ROOT / "results") if (f / "LEADERBOARD.md").is_file()]
 

@@ -8,7 +8,9 @@ import os
 
 import pytest
 
-from benchmark import records
+from benchmark import Metric, records
+
+TOP1 = Metric(True, "top-1", "fraction", label="top-1", headline=True, field="correct", aggregation="proportion")
 
 
 def make_record(run_id="20260101T000000Z-recognition-x-demo-abcdef", **changes):
@@ -22,7 +24,7 @@ def make_record(run_id="20260101T000000Z-recognition-x-demo-abcdef", **changes):
                     "checksum": "abc", "synthetic": True},
         "config": {"encoder": {}, "task": {"epochs": 1}, "data": {}},
         "seed": 0, "world_size": 1,
-        "metrics": {"top1": {"value": 0.5, "ci_low": 0.1, "ci_high": 0.9, "n": 3, "higher_is_better": True}},
+        "metrics": {"top1": {"value": 0.5, "ci_low": 0.1, "ci_high": 0.9, "n": 3, **TOP1.declaration(0)}},
         "timings": {"total_s": 1.0}, "artifacts": {}, "extra": {},
         "versions": {"sketchxai_bench": "0.1.0", "python": "3.11", "torch": "2.13.0"},
         "git": None, "host": {}, "notes": [],
@@ -49,12 +51,14 @@ def test_valid_record_round_trips(tmp_path):
     (lambda r: r["metrics"]["top1"].pop("higher_is_better"), "needs 'value' and 'higher_is_better'"),
     (lambda r: r.update(seed="zero"), "'seed' has type str"),
     (lambda r: r.update(seed=True), "'seed' has type bool"),
+    (lambda r: r["metrics"]["top1"].pop("aggregation"), "metric 'top1' lacks aggregation"),
+    (lambda r: r.update(schema_version=1), "schema_version 1 is not the current 2"),
 ])
 def test_invalid_records_are_named(mutate, problem, tmp_path):
     record = make_record()
     mutate(record)
-    assert any(problem in p for p in records.validate(record))
-    with pytest.raises(records.RecordError, match="invalid run record"):
+    assert any(problem in p for p in records.validate(record)) or record["schema_version"] == 1
+    with pytest.raises(records.RecordError, match=f"invalid run record.*{problem}"):
         records.write_record(tmp_path, record)
     assert list(tmp_path.iterdir()) == []
 
@@ -103,3 +107,20 @@ def test_nan_metrics_are_refused_rather_than_written_as_invalid_json(tmp_path):
     with pytest.raises(ValueError):
         records.write_record(tmp_path, record)
     assert not any(p.suffix == ".json" for p in tmp_path.iterdir())
+
+
+def test_version_1_records_are_read_with_default_declarations(tmp_path):
+    """Records written before metrics declared themselves still load: every metric gets the
+    default declaration (not headline, no per-sketch field, no test; speeds by their unit)."""
+    record = make_record()
+    record["schema_version"] = 1
+    record["metrics"] = {"top1": {"value": 0.5, "higher_is_better": True, "unit": "fraction"},
+                         "eval_sketches_per_s": {"value": 9.0, "higher_is_better": True, "unit": "sketches/s"}}
+    path = tmp_path / "runs" / "old.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(record))
+    back = records.read_record(path)
+    assert back["metrics"]["top1"]["label"] == "top1" and back["metrics"]["top1"]["headline"] is False
+    assert back["metrics"]["top1"]["field"] is None and back["metrics"]["top1"]["test"] is None
+    assert back["metrics"]["eval_sketches_per_s"]["kind"] == "speed" and back["metrics"]["top1"]["kind"] == "score"
+    assert back["encoder"]["config_source"] == "command"

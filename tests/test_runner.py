@@ -107,7 +107,7 @@ def test_a_failing_worker_stops_the_others(mode, message, tmp_path):
 
 
 def test_task_requiring_sli_refuses_an_encoder_without_it(tmp_path):
-    from benchmark import runner
+    from benchmark import run as runner
 
     with pytest.raises(Exception, match="needs encoder capabilities \\['sli'\\]"):
         runner.plan(["sli_recovery"], ["stroke_vit_tiny_no_location"], "demo", 0, str(tmp_path), [])
@@ -123,34 +123,43 @@ def test_two_process_training_then_sli_without_a_checkpoint(tmp_path):
     """sli_recovery under --nproc 2 trains its classifier first (planned once, on rank 0) and
     reuses it; both records are written by rank 0 with world size 2."""
     done = bench("run", "--task", "sli_recovery", "--data", "tiny", "--encoder", "stroke_bag", "--nproc", "2",
-                 "--set", "epochs=2", "--set", "steps=5", "--set", "pictures=1", "--results", str(tmp_path))
+                 "--set", "recognition.epochs=2", "--set", "steps=5", "--set", "pictures=1", "--results", str(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert "running the recognition task first" in done.stderr
+    assert "running task recognition first" in done.stderr
     recognition, sli = sorted(records_in(tmp_path), key=lambda r: r["task"]["name"] != "recognition")
     assert recognition["task"]["name"] == "recognition" and sli["task"]["name"] == "sli_recovery"
-    assert recognition["config"]["task"]["epochs"] == 2  # the user's override reached the classifier
+    assert recognition["config"]["task"]["epochs"] == 2  # the setting that names it reached the classifier
     assert recognition["world_size"] == sli["world_size"] == 2
     assert sli["extra"]["checkpoint_used"].startswith(str(tmp_path / "runs" / recognition["run_id"]))
 
 
 @pytest.mark.parametrize("task, setting, message", [
-    ("recognition", "task.epochs=true", "task.epochs=true: expected a whole number of at least 1"),
-    ("recognition", "task.warmup_fraction=1", "task.warmup_fraction=1: expected a number of at least 0 and below 1"),
-    ("sli_recovery", "epochs=0", "task.epochs=0: expected a whole number of at least 1"),  # the auto-trained classifier's
+    ("recognition", "task.epochs=true", "recognition.epochs=true: expected a whole number of at least 1"),
+    ("recognition", "task.warmup_fraction=1", "recognition.warmup_fraction=1: expected a number of at least 0 and below 1"),
+    # the classifier an SLI run trains first: its settings are named, and checked at plan time
+    ("sli_recovery", "recognition.epochs=0", "recognition.epochs=0: expected a whole number of at least 1"),
     ("recognition", "task.valid_split=\"test\"", "must not be selected on the split it is tested on"),
-    ("recognition", "task.schedule=cosin", 'task.schedule="cosin": expected one of cosine, constant; did you mean: cosine?'),
-    ("sli_recovery", "task.steps=2.5", "task.steps=2.5: expected a whole number of at least 0"),
-    ("sli_recovery", "task.lr=null", "task.lr=null: expected a number above 0"),
-    ("sli_recovery", "task.init=randm", 'task.init="randm": expected one of randn, zero, shuffle, original; did you mean: randn?'),
-    ("sli_recovery", "task.init_scale=-0.1", "task.init_scale=-0.1: expected a number of at least 0"),
-    ("sli_recovery", "task.max_sketches=0", "task.max_sketches=0: expected a whole number of at least 1, or null (all)"),
+    ("recognition", "task.schedule=cosin", 'recognition.schedule="cosin": expected one of cosine, constant; did you mean: cosine?'),
+    ("sli_recovery", "task.steps=2.5", "sli_recovery.steps=2.5: expected a whole number of at least 0"),
+    ("sli_recovery", "sli_recovery.lr=null", "sli_recovery.lr=null: expected a number above 0"),
+    ("sli_recovery", "task.init=randm", 'sli_recovery.init="randm": expected one of randn, zero, shuffle, original; did you mean: randn?'),
+    ("sli_recovery", "task.init_scale=-0.1", "sli_recovery.init_scale=-0.1: expected a number of at least 0"),
+    ("sli_recovery", "task.max_sketches=0", "sli_recovery.max_sketches=0: expected a whole number of at least 1, or null (all)"),
+    ("sli_recovery", "epochs=3", "unknown setting 'epochs'; did you mean: "),  # not a setting of the command's tasks
+    ("recognition", "max_strokes=64", "setting 'max_strokes' is a setting of the encoder and the data; write "
+                                      "encoder.max_strokes or data.max_strokes"),
+    ("recognition", "recogniton.epochs=3", "unknown settings section 'recogniton'; did you mean: recognition?"),
+    ("recognition", "encoder.num_layers=\"abc\"", 'encoder.num_layers="abc": expected a whole number'),
+    ("recognition", "encoder.dropout=5", "encoder.dropout=5: expected a number of at least 0 and below 1"),
+    ("recognition", "encoder.use_order=1", "encoder.use_order=1: expected true or false"),
+    ("recognition", "encoder.num_heads=5", "hidden_size=192 must be even and divisible by num_heads=5"),  # build, at plan time
     ("sli_transfer", "task.early_stop_probability=1.5", "expected a number above 0 and at most 1, or null (run every step)"),
     ("sli_transfer", "task.optimizer=sgdd", "expected one of sgd, adam; did you mean: sgd?"),
 ])
 def test_task_settings_are_checked_when_runs_are_planned(task, setting, message, tmp_path):
     """Before any data is opened or a classifier is trained for an SLI task."""
     from benchmark.errors import BenchError
-    from benchmark.runner import plan
+    from benchmark.run import plan
 
     with pytest.raises(BenchError) as caught:
         plan([task], ["stroke_vit_tiny"], "demo", 0, str(tmp_path), [setting])
@@ -159,7 +168,7 @@ def test_task_settings_are_checked_when_runs_are_planned(task, setting, message,
 
 def test_a_failing_task_checker_is_a_one_line_error_naming_its_plugin(tmp_path, monkeypatch):
     from benchmark.errors import BenchError
-    from benchmark.runner import plan
+    from benchmark.run import plan
     from tasks.recognition import Recognition
 
     def broken(cls, config):
@@ -171,7 +180,7 @@ def test_a_failing_task_checker_is_a_one_line_error_naming_its_plugin(tmp_path, 
 
 
 def test_whole_numbers_given_as_floats_become_ints(tmp_path):
-    from benchmark.runner import plan
+    from benchmark.run import plan
 
     recognition, sli = plan(["sli_recovery", "recognition"], ["stroke_vit_tiny"], "demo", 0, str(tmp_path),
                             ["epochs=3.0", "steps=5.0", "max_sketches=null"])
@@ -181,9 +190,10 @@ def test_whole_numbers_given_as_floats_become_ints(tmp_path):
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("task.batch_size=1", "task.batch_size=1 is smaller than the 2 processes"),
-    ("task.epochs=0", "task.epochs=0: expected a whole number of at least 1"),
-    ("task.lr=-1", "task.lr=-1: expected a number above 0"),
+    ("task.batch_size=1", "recognition.batch_size=1 is smaller than the 2 processes"),
+    ("task.epochs=0", "recognition.epochs=0: expected a whole number of at least 1"),
+    ("task.lr=-1", "recognition.lr=-1: expected a number above 0"),
+    ("encoder.hidden=\"wide\"", 'encoder.hidden="wide": expected a whole number'),
     ("data.max_strokes=0", "data.max_strokes=0: expected a whole number of at least 1"),
 ])
 def test_unusable_settings_are_one_line_errors(setting, message, tmp_path):
@@ -197,7 +207,7 @@ def test_unusable_settings_are_one_line_errors(setting, message, tmp_path):
 def test_a_command_reads_its_dataset_once(tmp_path, monkeypatch):
     """The auto-trained classifier's run and the SLI run share one opened dataset, and the SLI
     run uses the checkpoint its recognition run just wrote."""
-    from benchmark import plugins, runner
+    from benchmark import plugins, run as runner
 
     monkeypatch.syspath_prepend(str(EXAMPLE_DIR))
     monkeypatch.setenv("BENCH_PLUGINS", f"{TINY_PLUGIN}:bench_stroke_bag")
@@ -207,7 +217,7 @@ def test_a_command_reads_its_dataset_once(tmp_path, monkeypatch):
     read = tiny.open.__func__
     monkeypatch.setattr(tiny, "open", classmethod(lambda cls, config: opened.append(config) or read(cls, config)))
     specs = runner.plan(["sli_recovery"], ["stroke_bag"], "tiny", 0, str(tmp_path),
-                        ["epochs=1", "steps=2", "pictures=0", "max_sketches=4"])
+                        ["recognition.epochs=1", "steps=2", "pictures=0", "max_sketches=4"])
     (sli,) = runner.run(specs)
     (recognition,) = [r for r in records_in(tmp_path) if r["task"]["name"] == "recognition"]
     assert len(opened) == 1 and sli["task"]["name"] == "sli_recovery"

@@ -270,18 +270,24 @@ def test_aligned_error_forgives_size_rotation_and_translation_but_not_mirroring(
 
 
 def test_aggregate_fidelity_on_known_cases():
-    from tasks.sli_run import _aggregate
+    """Fidelity as declared (ratio of means of the per-sketch rows) on hand-made errors."""
+    from benchmark.metrics import aggregate, columns
+    from tasks.sli import SLIRecovery
+    from tasks.sli_run import per_sketch_rows
 
     def run(before, after):
         n = len(before)
-        g = {"location_error_before": np.array(before), "location_error_after": np.array(after),
-             "label": np.zeros(n, int), "pred_before": np.zeros(n, int), "pred_after": np.zeros(n, int)}
+        g = {"index": np.arange(n), "location_error_before": np.array(before), "location_error_after": np.array(after),
+             "label": np.zeros(n, int), "target": np.zeros(n, int), "pred_before": np.zeros(n, int),
+             "pred_after": np.zeros(n, int), "num_strokes": np.full(n, 2), "steps_taken": np.zeros(n, int)}
         for key in ("chamfer_before", "chamfer_after", "p_target_before", "p_target_after", "steps_to_correct",
                     "aligned_error_before", "aligned_error_after"):
             g[key] = np.zeros(n)
-        g["fidelity"] = np.array([sm.fidelity(b, a) for b, a in zip(before, after)])  # as the per-sketch rows
+        g["fidelity"] = np.array([sm.fidelity(b, a) for b, a in zip(before, after)])  # as the inversion gives
         g["aligned_fidelity"] = np.full(n, np.nan)
-        return _aggregate(g, transfer=False, seed=0)
+        rows = per_sketch_rows(g, ["a"], transfer=False)
+        return {name: aggregate(m.aggregation, columns(rows, m.fields), seed=0)
+                for name, m in SLIRecovery.metrics.items() if m.fields}
 
     perfect = run([0.4, 0.2, 0.0], [0.0, 0.0, 0.0])  # the one-stroke sketch (0 -> 0) is left out
     assert perfect["fidelity"].value == 1.0 and perfect["fidelity"].n == 2
@@ -289,7 +295,7 @@ def test_aggregate_fidelity_on_known_cases():
     assert half["fidelity"].value == pytest.approx(0.5) and half["fidelity"].ci_low <= 0.5 <= half["fidelity"].ci_high
     worse = run([0.2, 0.2], [0.3, 0.5])
     assert worse["fidelity"].value == pytest.approx(-1.0)
-    assert perfect["accuracy_after"].value == 1.0
+    assert perfect["accuracy_after"].value == 1.0 and perfect["aligned_fidelity"].n == 0
 
 
 def test_one_stroke_sketch():
@@ -431,7 +437,7 @@ def test_cli_transfer_to_a_named_class(tmp_path, tiny_checkpoint):
 
 
 def test_perf_sli_measures_every_variant_on_a_small_sample():
-    from benchmark.perf_sli import measure
+    from tasks.perf_sli import measure
 
     out = measure(batched_sketches=6, single_sketches=1, compat_sketches=1, batch_size=4, steps=2, threads=1)
     assert [r["variant"] for r in out["rows"]] == ["published (compat)", "one at a time", "batched, 1 worker",

@@ -6,7 +6,7 @@ import numpy as np
 
 from benchmark import stats
 from tasks import sli_metrics
-from tasks.sli_run import _fidelity
+from benchmark.metrics import aggregate
 
 
 def test_mean_ignores_nan_and_brackets_the_mean():
@@ -23,13 +23,13 @@ def test_degenerate_columns():
     assert stats.mean(np.array([np.nan, np.nan])).n == 0
 
 
-def test_paired_fidelity_is_the_fidelity_of_the_mean_errors():
+def test_ratio_of_means_fidelity_is_the_fidelity_of_the_mean_errors():
     rng = np.random.default_rng(0)
     before = rng.uniform(0.2, 0.6, 40)
     after = before * rng.uniform(0.3, 0.9, 40)
     after[3] = np.nan  # a row with a NaN is dropped from both columns
     keep = np.isfinite(after)
-    mv = stats.paired(_fidelity, before, after, seed=0)
+    mv = aggregate("ratio_of_means", [before - after, before], seed=0)  # mean(reduction) / mean(before)
     assert mv.n == 39
     assert np.isclose(mv.value, sli_metrics.fidelity(before[keep].mean(), after[keep].mean()))
     assert 0 < mv.ci_low < mv.value < mv.ci_high < 1

@@ -40,6 +40,7 @@ class QuickDrawDataset(Dataset):
 
     name = "quickdraw"
     defaults = {"path": None}
+    suffixes = (".h5", ".hdf5")
 
     @classmethod
     def open(cls, config: dict[str, Any]):
@@ -55,3 +56,8 @@ class QuickDrawDataset(Dataset):
 def bench_register_datasets(register):
     register(DemoDataset)
     register(QuickDrawDataset)
+
+
+@hookimpl
+def bench_register_perf_targets(register):
+    register("data", "benchmark.perf_data", "HDF5 random-access reads through the collate vs one dataset per sketch")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from benchmark import SLI, Encoder
+from benchmark.config import check_number
 from benchmark.errors import BenchError
 
 
@@ -49,6 +50,14 @@ class StrokeViTEncoder(Encoder):
         "use_order": True,
         "backbone": None,
     }
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        super().check_config(config)
+        for key in ("hidden_size", "num_layers", "num_heads", "mlp_size", "max_strokes"):
+            check_number(f"encoder.{key}", config.get(key, cls.defaults[key]), whole=True, least=1)
+        for key in ("dropout", "attention_dropout"):
+            check_number(f"encoder.{key}", config.get(key, cls.defaults[key]), least=0, below=1)
 
     @classmethod
     def build(cls, num_classes: int, config: dict[str, Any]):

@@ -11,7 +11,6 @@ of the real tokens divided by this machine's measured float32 matmul rate.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,30 +20,10 @@ import torch
 
 from benchmark.batch import collate
 from benchmark.distributed import epoch_batches
+from benchmark.perf_data import real_sketches
 
 #: The published implementation on this machine class (2 CPU cores), from the issue.
 REFERENCE = {"train": 15.2, "eval": 57.2}
-
-
-def real_sketches(source: Path | None = None) -> tuple[list[np.ndarray], np.ndarray, str]:
-    """Every sketch of the 30 categories of the real sample (all splits), normalised like the reference."""
-    from benchmark.data.categories import resolve_categories
-    from benchmark.data.h5store import open_h5
-    from benchmark.data.prepare import prepare
-    from benchmark.perf_data import default_source
-
-    source = source or default_source()
-    if source is None:
-        raise SystemExit("the real QuickDraw sample was not found (set BENCH_QUICKDRAW_DIR)")
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "qd30.h5"
-        prepare(source / "full" / "simplified", resolve_categories("30"), out)
-        data = open_h5(out)
-    sketches, labels = [], []
-    for split in data.splits.values():
-        sketches += split.get(range(len(split)))
-        labels.append(split.labels)
-    return [np.array(s) for s in sketches], np.concatenate(labels), str(source)
 
 
 def matmul_gflops(threads: int, size: int = 1024, repeats: int = 10) -> float:

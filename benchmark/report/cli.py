@@ -1,5 +1,5 @@
 """``bench leaderboard``: the leaderboard of a results folder as a table, Markdown, CSV, JSON or an
-HTML report folder (rules in :mod:`benchmark.leaderboard`)."""
+HTML report folder (rules in :mod:`benchmark.report.leaderboard`)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def add_parser(subparsers) -> None:
     lb.add_argument("--task", action="append", default=[], help="only this task's columns; repeatable")
     lb.add_argument("--data", action="append", default=[], help="only this dataset (name); repeatable")
     lb.add_argument("--all", action="store_true", help="every run as its own row (no superseding, all task versions)")
+    lb.add_argument("--all-metrics", action="store_true",
+                    help="every metric of the shown tasks as a column (default: each task's headline metrics)")
     lb.set_defaults(func=handler)
 
 
@@ -42,15 +44,15 @@ def output_format(out: str | None) -> str:
 
 
 def handler(args) -> int:
-    from benchmark import leaderboard, render
+    from benchmark.report import leaderboard, render
     from benchmark.records import atomic_write_text
 
     fmt = args.format or output_format(args.out)
     if fmt == "html" and not args.out:
         raise BenchError("--format html writes a report folder: add --out DIR")
-    board = leaderboard.build(args.results, args.task, args.data, args.all, warn=warn)
+    board = leaderboard.build(args.results, args.task, args.data, args.all, warn=warn, all_metrics=args.all_metrics)
     if fmt == "html":
-        from benchmark.report_html import write_report
+        from benchmark.report.html import write_report
 
         index = write_report(board, args.out, warn=warn)
         warn(f"wrote {index}")

@@ -1,6 +1,6 @@
 """Throughput of the baseline encoders on synthetic sketches (CPU, 2 threads by default).
 
-``python -m benchmark.perf_baselines`` prints sketches per second for training (forward, cross
+``bench perf baselines`` prints sketches per second for training (forward, cross
 entropy, backward), evaluation (forward without gradients, eval mode) and one stroke location
 inversion step (eval mode, gradient with respect to stroke start locations only), plus the
 rasteriser alone. The sketches are synthetic (smooth random strokes), not drawn by people.

@@ -2,8 +2,12 @@
 
 Which run counts:
 
-* Input: the valid schema-1 records in ``RESULTS/runs/*.json`` and ``RESULTS/*.json``; any other
-  ``.json`` file there is reported on stderr and skipped.
+* Input: the valid records (schema 1 or 2, :mod:`benchmark.records`) in ``RESULTS/runs/*.json`` (or
+  ``RESULTS/*.json`` where there is no ``runs``); any other ``.json`` file there is reported on
+  stderr and skipped.
+* **Columns** come from the records' metric declarations only: each task's headline metrics (all
+  its metrics where it declares no headline; every metric with ``all_metrics``), score columns
+  ordered by the task's ``order``, name and declaration position, then speed columns.
 * A **row** is one encoder (name + plugin) on one dataset (name + checksum) in one *setting*: the
   encoder version, the encoder config and the data collate settings (``max_strokes``,
   ``max_points``). Where one encoder has several settings on a dataset, the ``setting`` column names
@@ -19,9 +23,9 @@ Which run counts:
 * Rows are sorted by dataset, then by the first metric column (best first, missing last), then by
   encoder, plugin and setting: a total order, so output is stable. Values keep full precision here;
   renderers round.
-* Close calls: for each metric with a paired test (:data:`PAIRED_TESTS`), rows of one dataset are
-  ordered by that metric and each adjacent pair whose confidence intervals overlap is tested on the
-  per-sketch outcomes of both runs (:mod:`benchmark.significance`).
+* Close calls: for each shown metric whose declaration names a paired test, rows of one dataset
+  are ordered by that metric and each adjacent pair whose confidence intervals overlap is tested
+  on the per-sketch rows of both runs, on the same statistic (:mod:`benchmark.report.significance`).
 """
 
 from __future__ import annotations
@@ -39,59 +43,8 @@ import pandas as pd
 from benchmark.config import DATA_DEFAULTS
 from benchmark.errors import BenchError
 from benchmark.records import load_records
+from benchmark.report.significance import close_calls
 
-
-@dataclass(frozen=True)
-class Column:
-    """One leaderboard column: a task's metric under a short label."""
-
-    task: str
-    metric: str
-    label: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.task}.{self.metric}"
-
-
-#: The default column set, in display order. A new task's metric is one more line here; with
-#: ``--task T`` a task that has no line shows all of its metrics.
-COLUMNS: tuple[Column, ...] = (
-    Column("recognition", "top1", "top-1"),
-    Column("recognition", "top5", "top-5"),
-    Column("sli_recovery", "fidelity", "SLI fidelity"),
-    Column("sli_recovery", "aligned_fidelity", "SLI aligned fidelity"),
-    Column("sli_recovery", "accuracy_after", "acc. after SLI"),
-    Column("sli_transfer", "success_rate", "SLI transfer"),
-    Column("recognition", "train_sketches_per_s", "train speed"),
-    Column("recognition", "eval_sketches_per_s", "eval speed"),
-    Column("sli_recovery", "sketches_per_s", "SLI recovery speed"),
-    Column("sli_transfer", "sketches_per_s", "SLI transfer speed"),
-)
-
-
-@dataclass(frozen=True)
-class PairedTest:
-    """How to test two runs of a metric on the same sketches: the per-sketch JSONL artifact, the
-    field holding each sketch's outcome, the test (``mcnemar`` on booleans, ``wilcoxon`` on
-    numbers) and the fields that must agree per sketch for the pairs to be comparable."""
-
-    artifact: str
-    field: str
-    test: str
-    same: tuple[str, ...] = ()
-
-
-#: Metric key -> paired test on per-sketch outcomes.
-PAIRED_TESTS: dict[str, PairedTest] = {
-    "recognition.top1": PairedTest("per_sketch", "correct", "mcnemar"),
-    "sli_recovery.fidelity": PairedTest("per_sketch", "fidelity", "wilcoxon"),
-    "sli_recovery.aligned_fidelity": PairedTest("per_sketch", "aligned_fidelity", "wilcoxon"),
-    "sli_recovery.accuracy_after": PairedTest("per_sketch", "correct_after", "mcnemar"),
-    "sli_transfer.success_rate": PairedTest("per_sketch", "success", "mcnemar", same=("target",)),
-}
-
-ALPHA = 0.05
 ROW_FIELDS = ("encoder", "plugin", "dataset", "setting", "parameters")
 RUN_FIELDS = ("run_id", "task")  # extra row fields with --all
 STATS = ("value", "ci_low", "ci_high", "n", "run")
@@ -99,7 +52,8 @@ STATS = ("value", "ci_low", "ci_high", "n", "run")
 
 @dataclass(frozen=True)
 class ColumnInfo:
-    """A shown metric column; ``higher_is_better`` comes from the records (``None`` if they disagree)."""
+    """A shown metric column, described by the records' declaration of the metric (the newest
+    counted record's; ``higher_is_better`` is ``None`` if the records disagree)."""
 
     key: str
     task: str
@@ -108,6 +62,18 @@ class ColumnInfo:
     higher_is_better: bool | None
     unit: str
     description: str
+    kind: str = "score"
+    field: str | list[str] | None = None
+    aggregation: str | None = None
+    test: str | None = None
+    same: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The per-sketch fields the metric is computed from (empty for a run-level metric)."""
+        if self.field is None:
+            return ()
+        return (self.field,) if isinstance(self.field, str) else tuple(self.field)
 
 
 @dataclass
@@ -136,20 +102,20 @@ class Leaderboard:
 
 
 def build(results: str | Path, tasks: Iterable[str] = (), datasets: Iterable[str] = (), show_all: bool = False,
-          warn: Callable[[str], None] = lambda text: None) -> Leaderboard:
+          warn: Callable[[str], None] = lambda text: None, all_metrics: bool = False) -> Leaderboard:
     """The leaderboard of the records in ``results`` (see the module docstring for the rules);
     ``warn`` receives one line per skipped file or left-out run."""
     results = Path(results)
     if not results.is_dir():
         raise BenchError(f"results folder {results} does not exist; produce run records with "
-                         f"`bench run --task recognition --data demo --results {results}`")
+                         f"`bench run --data demo --results {results}`")
     records, problems = load_records(results)
     for problem in problems:
         warn(f"skipped {problem}")
     records = [r for r in records if _finished_ok(r, warn)]
     if not records:
         raise BenchError(f"no run records in {results}/runs/*.json or {results}/*.json; produce some with "
-                         f"`bench run --task recognition --data demo --results {results}`")
+                         f"`bench run --data demo --results {results}`")
     parameters = _parameters(_runs_frame(records, False))
     records = _filter(records, list(tasks), list(datasets))
     if not show_all:
@@ -161,7 +127,7 @@ def build(results: str | Path, tasks: Iterable[str] = (), datasets: Iterable[str
         warn(f"{len(runs) - len(chosen)} older run(s) of the same encoder, task and dataset superseded by newer "
              f"ones (--all shows every run)")
     by_id = {r["run_id"]: r for r in records}
-    columns = _columns(chosen, by_id, list(tasks), warn)
+    columns = _columns(chosen, by_id, all_metrics, warn)
     frame = _wide(chosen, by_id, columns, show_all)
     frame = _sort(frame, columns)
     order = [rid for _, row in frame.iterrows() for rid in _row_runs(row, columns, chosen)]
@@ -171,8 +137,6 @@ def build(results: str | Path, tasks: Iterable[str] = (), datasets: Iterable[str
                                                                              for n in r["notes"]}),
                         show_all=show_all)
     if not show_all:
-        from benchmark.significance import close_calls
-
         board.comparisons = close_calls(board)
     return board
 
@@ -277,30 +241,40 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else _canonical(value)
 
 
-def _columns(chosen: pd.DataFrame, by_id: dict, tasks: list[str], warn) -> list[ColumnInfo]:
+def _columns(chosen: pd.DataFrame, by_id: dict, all_metrics: bool, warn) -> list[ColumnInfo]:
+    """The shown columns: per task, its headline metrics (all of them where the task declares no
+    headline, or with ``all_metrics``); score columns by task order, then speed columns."""
     present: dict[str, list[dict]] = {}
-    for rid in chosen["run_id"]:
+    tasks: dict[str, tuple[int, str]] = {}
+    for rid in chosen.sort_values(["finished", "run_id"], kind="stable")["run_id"]:
         r = by_id[rid]
+        tasks[r["task"]["name"]] = (int(r["task"].get("order", 100)), r["task"]["name"])
         for metric, entry in r["metrics"].items():
             present.setdefault(f"{r['task']['name']}.{metric}", []).append(entry)
-    wanted = [c for c in COLUMNS if not tasks or c.task in tasks]
-    for task in tasks:
-        if not any(c.task == task for c in COLUMNS):
-            wanted += [Column(task, k.split(".", 1)[1], k.split(".", 1)[1])
-                       for k in sorted(present) if k.split(".", 1)[0] == task]
+    headline_tasks = {k.split(".", 1)[0] for k, entries in present.items() if entries[-1].get("headline")}
+    wanted = [k for k, entries in present.items()
+              if all_metrics or entries[-1].get("headline") or k.split(".", 1)[0] not in headline_tasks]
+
+    def place(key: str):
+        task, metric = key.split(".", 1)
+        last = present[key][-1]
+        return (last.get("kind") == "speed", tasks[task], int(last.get("position", 0)), metric)
+
+    wanted.sort(key=place)
+    labels = [str(present[k][-1].get("label") or k.split(".", 1)[1]) for k in wanted]
     columns = []
-    labels = [c.label for c in wanted]
-    for col in wanted:
-        entries = present.get(col.key)
-        if not entries:
-            continue
+    for key, label in zip(wanted, labels):
+        task, metric = key.split(".", 1)
+        entries = present[key]
+        last = entries[-1]
         directions = {bool(e["higher_is_better"]) for e in entries}
         if len(directions) > 1:
-            warn(f"records disagree on whether {col.key} is higher- or lower-is-better; no arrow shown")
-        label = col.label if labels.count(col.label) == 1 else f"{col.task} {col.label}"
-        columns.append(ColumnInfo(col.key, col.task, col.metric, label,
-                                  directions.pop() if len(directions) == 1 else None,
-                                  str(entries[-1].get("unit") or ""), str(entries[-1].get("description") or "")))
+            warn(f"records disagree on whether {key} is higher- or lower-is-better; no arrow shown, not tested")
+        columns.append(ColumnInfo(
+            key, task, metric, label if labels.count(label) == 1 else f"{task} {label}",
+            directions.pop() if len(directions) == 1 else None, str(last.get("unit") or ""),
+            str(last.get("description") or ""), str(last.get("kind") or "score"), last.get("field"),
+            last.get("aggregation"), last.get("test"), tuple(last.get("same") or ())))
     return columns
 
 
@@ -311,6 +285,7 @@ def _wide(chosen: pd.DataFrame, by_id: dict, columns: list[ColumnInfo], show_all
     several = frame.groupby("dataset")["checksum"].transform("nunique") > 1
     frame.loc[several, "dataset"] = frame["dataset"] + " (" + frame["checksum"].str[:8] + ")"
     frame["setting"] = _setting_labels(frame)
+    frame["label"] = [row_label(row) for _, row in frame.iterrows()]
     if show_all:
         first = rows[["run_id", "task", "task_version"]].first()
         frame["run_id"] = first["run_id"]

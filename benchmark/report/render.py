@@ -1,4 +1,4 @@
-"""Rendering a :class:`benchmark.leaderboard.Leaderboard` as text: a rich table, Markdown, CSV, JSON.
+"""Rendering a :class:`benchmark.report.leaderboard.Leaderboard` as text: a rich table, Markdown, CSV, JSON.
 
 Every renderer is a pure function of the leaderboard (no clock, no paths of this machine), so the
 same records give the same bytes. Rounding happens only here: Markdown and the table show fractions
@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.leaderboard import ALPHA, ColumnInfo, Leaderboard
+from benchmark.report.leaderboard import ColumnInfo, Leaderboard
+from benchmark.report.significance import ALPHA
 
 MISSING = "—"
 LEGEND = ("↑ higher is better, ↓ lower is better; [low, high]: the task's confidence interval (95% for the "

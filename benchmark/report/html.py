@@ -1,8 +1,9 @@
 """The HTML report: one self-contained folder with ``index.html`` (leaderboard, close calls, each
-counted run's configuration and metrics) and ``galleries/<run>/`` (copies of the SLI galleries).
+counted run's configuration and metrics) and ``galleries/<run>/`` (copies of the runs' pages).
 
 Everything taken from a record (names, configs, notes, paths) is HTML-escaped. Gallery folders
-(artifact ``gallery``: ``<run_id>/gallery/index.html`` with its SVG files beside it) are copied only
+(a run's *page* is any artifact whose path ends in ``index.html``, e.g. an SLI gallery
+``<run_id>/gallery/index.html``, with the files beside it; one page a run) are copied only
 from inside the records folder, without following symbolic links. The folder is built
 beside ``--out`` and swapped in, and an existing ``--out`` is replaced only when it is empty or an
 earlier report.
@@ -23,12 +24,12 @@ from typing import Any
 from urllib.parse import quote
 
 from benchmark.errors import BenchError
-from benchmark.leaderboard import Leaderboard
+from benchmark.report.leaderboard import Leaderboard
 from benchmark.records import atomic_write_text
-from benchmark.render import LEGEND, MISSING, cell_text, field_text, footer_lines, header, text_rows
+from benchmark.report.render import LEGEND, MISSING, cell_text, field_text, footer_lines, header, text_rows
 
 MARKER = "<!-- sketchxai-bench report -->"
-GALLERY = "gallery"
+PAGE = "index.html"
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}pre{background:#f6f6f6;padding:.8em;overflow:auto}
@@ -85,14 +86,15 @@ def _anchors(board: Leaderboard) -> dict[str, str]:
 
 
 def _copy_gallery(record: dict[str, Any], dest: Path, name: str, warn) -> dict[str, Any] | None:
-    """Copy a run's gallery folder to ``dest``; returns its page and SVG paths relative to the report."""
-    rel = record["artifacts"].get(GALLERY)
-    if not rel:
+    """Copy a run's page folder to ``dest``; returns its label, page and SVG count relative to the report."""
+    pages = sorted((label, rel) for label, rel in record["artifacts"].items() if str(rel).endswith(PAGE))
+    if not pages:
         return None
+    label, rel = pages[0]
     base = Path(record["_path"]).parent.resolve()
     index = (base / rel).resolve()
     if not index.is_relative_to(base) or not index.is_file():
-        warn(f"run {record['run_id']}: gallery {rel!r} is missing or outside the records folder; not copied")
+        warn(f"run {record['run_id']}: page {rel!r} is missing or outside the records folder; not copied")
         return None
     src = index.parent
     copied = []
@@ -106,7 +108,7 @@ def _copy_gallery(record: dict[str, Any], dest: Path, name: str, warn) -> dict[s
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
             copied.append(path.relative_to(src).as_posix())
-    return {"index": f"galleries/{name}/{index.relative_to(src).as_posix()}",
+    return {"label": label, "index": f"galleries/{name}/{index.relative_to(src).as_posix()}",
             "pictures": sum(1 for p in copied if p.lower().endswith(".svg"))}
 
 
@@ -169,7 +171,8 @@ def _run(record: dict[str, Any], anchor: str, gallery: dict | None) -> str:
         parts.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in record["notes"]) + "</ul>")
     if gallery is not None:
         url = _url(gallery["index"])
-        parts.append(f'<h4>SLI gallery</h4><p><a href="{url}">open the gallery</a> ({gallery["pictures"]} SVG '
-                     f'pictures)</p><iframe src="{url}" title="SLI gallery" loading="lazy"></iframe>')
+        title = e(gallery["label"])
+        parts.append(f'<h4>{title}</h4><p><a href="{url}">open the {title}</a> ({gallery["pictures"]} SVG '
+                     f'pictures)</p><iframe src="{url}" title="{title}" loading="lazy"></iframe>')
     parts.append("</section>")
     return "\n".join(parts)

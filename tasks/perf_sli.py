@@ -1,6 +1,6 @@
 """Throughput of stroke location inversion: the batched implementation vs the published loop.
 
-``python -m benchmark.perf_sli`` inverts real QuickDraw sketches (the sample in
+``bench perf sli`` inverts real QuickDraw sketches (the sample in
 ``$BENCH_QUICKDRAW_DIR``, default ``../shared/quickdraw``; the synthetic ``demo`` test split where
 it is absent) with ``stroke_vit_tiny`` (random weights, 30 classes), 100 steps of the published
 protocol, and prints sketches per second of:
@@ -33,13 +33,14 @@ from tasks.sli import SLIRecovery
 
 PUBLISHED_RATE = 0.16  # sketches/s of the released code, measured on a 2-core machine like this one
 NUM_CLASSES = 30
+ENCODER = "stroke_vit_tiny"
 SLI_BATCH_SIZE = SLIRecovery.defaults["batch_size"]
 
 
 def load_sketches(count: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray, str]:
     """A seeded sample of ``count`` normalised sketches, their labels and where they came from."""
     from benchmark.perf_data import default_source
-    from benchmark.perf_recognition import real_sketches
+    from benchmark.perf_data import real_sketches
 
     folder = default_source()
     if folder is not None:
@@ -63,10 +64,11 @@ def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketch
     import torch
 
     from benchmark.batch import collate
-    from encoders.stroke_vit import StrokeViTTiny
+    from benchmark.plugins import get_manager
     from tasks.inversion import Protocol, freeze, invert_many, invert_published, start_locations
 
     torch.set_num_threads(threads)
+    encoder = get_manager().encoder(ENCODER)
     batch_size = batch_size or SLI_BATCH_SIZE
     sketches, labels, source = load_sketches(batched_sketches, seed)
     strokes = np.array([int((s[:, 2] > 0.5).sum()) for s in sketches])
@@ -75,7 +77,7 @@ def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketch
 
     def model(compat: bool):
         torch.manual_seed(seed)
-        return freeze(StrokeViTTiny.build(NUM_CLASSES, {**StrokeViTTiny.defaults, "reference_compat": compat}))
+        return freeze(encoder.build(NUM_CLASSES, {**encoder.defaults, "reference_compat": compat}))
 
     def one_at_a_time(module, count: int) -> None:
         for i in range(count):

@@ -4,8 +4,8 @@ Every sub-folder ``results/<name>/`` holding ``runs/*.json`` gets ``LEADERBOARD.
 ``leaderboard.csv`` and ``leaderboard.json``: exactly what ``bench leaderboard --results
 results/<name> --format md|csv|json`` prints (default rules, no filters). ::
 
-    python -m benchmark.publish            # rewrite the files
-    python -m benchmark.publish --check    # exit 1 and name the files that differ from the records
+    python -m benchmark.report.publish            # rewrite the files
+    python -m benchmark.report.publish --check    # exit 1 and name the files that differ from the records
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def collections(results: str | Path) -> list[Path]:
 
 def expected(folder: Path) -> dict[Path, str]:
     """``{file: text}`` that the records of ``folder`` give."""
-    from benchmark import leaderboard, render
+    from benchmark.report import leaderboard, render
 
     board = leaderboard.build(folder, warn=lambda text: print(f"publish: {folder}: {text}", file=sys.stderr))
     return {folder / name: render.render(board, fmt) for name, fmt in OUTPUTS.items()}
@@ -57,7 +57,7 @@ def publish(results: str | Path, check: bool = False) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.publish", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmark.report.publish", description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results", help="folder of record collections (default results)")
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 when a file is stale")
     args = parser.parse_args(argv)

@@ -1,0 +1,168 @@
+"""Planning: every (task, encoder) pair of a command resolved into a :class:`RunSpec` before any
+work starts, so unknown names and unusable settings fail at once, in one line.
+
+Settings are routed by name (:func:`benchmark.config.route`): ``NAME.key`` for one task,
+``task.key`` / ``encoder.key`` / ``data.key`` for every task / encoder of the command that has the
+key, a bare key where it is unambiguous. A task that needs a trained classifier (``requires_trained``)
+carries, when no ``--checkpoint`` is given, the spec of the classifier run it may have to do first:
+the provider task (hook ``bench_classifier_provider``) with its defaults plus only the settings that
+name it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark import config as config_mod
+from benchmark.errors import BenchError
+from benchmark.plugins import Manager, get_manager
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (task, encoder, dataset) run, resolved before any worker starts (picklable).
+
+    ``classifier``: for a task that needs a trained classifier and has no ``checkpoint``, the run
+    that trains one when the results folder holds none for this encoder, config and data."""
+
+    run_id: str
+    task: str
+    encoder: str
+    data: str
+    config: dict[str, dict[str, Any]]
+    seed: int
+    results: str
+    checkpoint: str | None = None
+    resume: bool = False
+    fingerprint: str = ""
+    classifier: RunSpec | None = None
+
+
+def new_run_id(task: str, encoder: str, data: str) -> str:
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    data_name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", Path(data).stem if is_path(data) else data)
+    return f"{stamp}-{task}-{encoder}-{data_name}-{secrets.token_hex(3)}"
+
+
+def is_path(data: str) -> bool:
+    """Whether ``--data`` looks like a file (a folder separator or a suffix) rather than a name."""
+    return "/" in data or "\\" in data or Path(data).suffix != ""
+
+
+def dataset_for(manager: Manager, data: str) -> tuple[type, dict[str, Any]]:
+    """The dataset class and fixed config for ``--data``: a registered name, or a file opened by
+    the dataset that declares its suffix (``Dataset.suffixes``)."""
+    if data in manager.datasets or not is_path(data):
+        return manager.dataset(data), {}
+    suffix = Path(data).suffix.lower()
+    owners = [cls for cls in manager.datasets.values() if suffix in cls.suffixes]
+    if not owners:
+        known = sorted({s for cls in manager.datasets.values() for s in cls.suffixes})
+        raise BenchError(f"--data {data}: no registered dataset opens {suffix or 'suffix-less'} files "
+                         f"(known: {', '.join(known) or 'none'}); prepare one with `bench data prepare`")
+    if not Path(data).is_file():
+        raise BenchError(f"--data {data}: no such file (prepare one with `bench data prepare`)")
+    return owners[0], {"path": str(Path(data).resolve())}
+
+
+def plan(tasks: list[str], encoders: list[str], data: str, seed: int, results: str, overrides: list[str],
+         checkpoint: str | None = None, resume: bool = False) -> list[RunSpec]:
+    """Resolve names and configs for every (encoder, task) pair; unknown names and unusable
+    settings fail here, before any work starts."""
+    manager = get_manager()
+    dataset_cls, data_fixed = dataset_for(manager, data)
+    # a task that needs a trained classifier runs after the run in the command that may provide it
+    task_classes = {t: manager.task(t) for t in dict.fromkeys(tasks)}
+    task_classes = dict(sorted(task_classes.items(), key=lambda item: item[1].requires_trained))
+    encoder_classes = {e: manager.encoder(e) for e in dict.fromkeys(encoders)}
+    data_defaults = {**config_mod.DATA_DEFAULTS, **dataset_cls.defaults, **data_fixed}
+    routed = config_mod.route(config_mod.parse_overrides(overrides),
+                              {t: c.defaults for t, c in task_classes.items()},
+                              {t: c.defaults for t, c in manager.tasks.items()},
+                              {e: c.defaults for e, c in encoder_classes.items()}, data_defaults)
+    specs = []
+    for encoder, encoder_cls in encoder_classes.items():
+        for task, task_cls in task_classes.items():
+            _check_capabilities(task_cls, encoder_cls)
+            cfg = routed.config(task, task_cls.defaults, encoder_cls.defaults, data_defaults)
+            check_config(manager, task_cls, encoder_cls, dataset_cls, cfg)
+            classifier = None
+            if task_cls.requires_trained and checkpoint is None:
+                provider = manager.classifier_provider(encoder, data)
+                if provider.name not in task_classes:
+                    provider_cfg = routed.config(provider.name, provider.defaults, encoder_cls.defaults,
+                                                 data_defaults, in_command=False)
+                    check_config(manager, provider, encoder_cls, dataset_cls, provider_cfg)
+                    classifier = _spec(provider, encoder, data, provider_cfg, seed, results, None, resume)
+            specs.append(_spec(task_cls, encoder, data, cfg, seed, results, checkpoint, resume, classifier))
+    return specs
+
+
+def _spec(task_cls, encoder: str, data: str, cfg: dict, seed: int, results: str, checkpoint: str | None,
+          resume: bool, classifier: RunSpec | None = None) -> RunSpec:
+    fingerprint = hashlib.sha256(json.dumps([task_cls.name, task_cls.version, encoder, data, cfg, seed, checkpoint],
+                                            sort_keys=True, default=str).encode()).hexdigest()
+    run_id = (_resumable(results, fingerprint) if resume else None) or new_run_id(task_cls.name, encoder, data)
+    return RunSpec(run_id, task_cls.name, encoder, data, cfg, seed, results, checkpoint, resume, fingerprint,
+                   classifier)
+
+
+def _check_capabilities(task_cls, encoder_cls) -> None:
+    missing = task_cls.requires - encoder_cls.capabilities
+    if missing:
+        raise BenchError(
+            f"task {task_cls.name!r} needs encoder capabilities {sorted(missing)}, which encoder "
+            f"{encoder_cls.name!r} does not declare (it has: {sorted(encoder_cls.capabilities) or 'none'}); "
+            f"`bench list encoders` shows capabilities")
+
+
+def check_config(manager: Manager, task_cls, encoder_cls, dataset_cls, cfg: dict[str, dict[str, Any]]) -> None:
+    """Every section's checker (task, encoder, dataset) on a resolved config, then one build of the
+    encoder on the meta device (its own checks; no memory, no weights). A checker that raises
+    anything but :class:`BenchError` is still a one-line error naming its plugin."""
+    for kind, cls, section in (("task", task_cls, "task"), ("encoder", encoder_cls, "encoder"),
+                               ("dataset", dataset_cls, "data")):
+        _checked(manager, kind, cls, lambda c=cls, s=section: c.check_config(cfg[s]))
+    _checked(manager, "encoder", encoder_cls, lambda: count_parameters(encoder_cls, 2, cfg["encoder"]))
+
+
+def _checked(manager: Manager, kind: str, cls, check) -> None:
+    try:
+        check()
+    except BenchError:
+        raise
+    except Exception as exc:
+        plugin = manager.entry(kind, cls.name).plugin
+        raise BenchError(f"{kind} {cls.name!r} (plugin {plugin!r}) could not check its settings: "
+                         f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
+
+
+def count_parameters(encoder_cls, num_classes: int, config: dict[str, Any]) -> int:
+    """Trainable parameters of an encoder, built on the meta device (no memory, no weights loaded)."""
+    import torch
+
+    init_only = {k: None for k in encoder_cls.init_only if k in config}
+    with torch.device("meta"):
+        return encoder_cls.build(num_classes, {**config, **init_only}).num_parameters()
+
+
+def _resumable(results: str, fingerprint: str) -> str | None:
+    """The newest unfinished run with the same fingerprint, if any."""
+    runs = Path(results) / "runs"
+    candidates = []
+    for marker in runs.glob("*/in_progress.json"):
+        try:
+            if json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+                candidates.append(marker.parent.name)
+        except (OSError, json.JSONDecodeError):
+            continue
+    done = {p.stem for p in runs.glob("*.json")}
+    candidates = sorted(c for c in candidates if c not in done)
+    return candidates[-1] if candidates else None

@@ -1,0 +1,70 @@
+"""Every built-in task's scores on fixed inputs, pinned to the task's version.
+
+A known-answer classifier (tests/plugins/layout_oracle.py, a fixed checkpoint written here) is
+scored by each built-in task on the tiny dataset through the CLI. If a score changes while the
+task's version stays the same, scoring changed without a version bump: bump ``version`` of the
+task (records of different versions are never compared) and re-pin its scores here. A new
+built-in task must be pinned too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY_PLUGIN, run_bench
+
+ORACLE = ROOT / "tests" / "plugins" / "layout_oracle.py"
+SETTINGS = {"recognition": [],
+            "sli_recovery": ["--set", "steps=10", "--set", "max_sketches=12", "--set", "pictures=1"],
+            "sli_transfer": ["--set", "steps=10", "--set", "max_sketches=12", "--set", "pictures=1"]}
+#: task -> (version, {metric: value}) for the oracle checkpoint below; speeds are not scores.
+PINNED = {
+    "recognition": ("1", {"test_loss": 0.0859240132269262, "top1": 1.0, "top5": 1.0}),
+    "sli_recovery": ("2", {"accuracy_after": 1.0, "accuracy_before": 0.3333333333333333, "aligned_fidelity": None,
+                           "chamfer_after": 0.33406107915738587, "chamfer_before": 0.16928625913765014,
+                           "fidelity": -0.691310226100502, "location_error_after": 0.470311197040216,
+                           "location_error_before": 0.2780750626244182, "p_true_after": 0.9999287724494934,
+                           "p_true_before": 0.3242287151005219, "steps_to_correct": 0.75}),
+    "sli_transfer": ("1", {"displacement": 0.35355336802197296, "p_original_drop": 0.919250322039305,
+                           "p_target_after": 0.9999100665251414, "steps_to_flip": 1.0, "success_rate": 1.0}),
+}
+
+
+@pytest.fixture(scope="module")
+def oracle_checkpoint(tmp_path_factory) -> Path:
+    from benchmark.checkpoints import save_checkpoint
+    from benchmark.plugins import Manager
+
+    manager = Manager((str(TINY_PLUGIN), str(ORACLE)), autoload=False)
+    cls = manager.encoder("layout_oracle")
+    categories = manager.dataset("tiny").open(dict(manager.dataset("tiny").defaults)).categories
+    folder = tmp_path_factory.mktemp("oracle") / "checkpoint"
+    save_checkpoint(folder, cls.name, cls.version, cls.build(len(categories), {}), dict(cls.defaults), categories)
+    return folder
+
+
+def test_every_builtin_task_is_pinned():
+    from benchmark.plugins import get_manager
+
+    builtin = {name for name, entry in get_manager().registry("task").items() if entry.plugin == "tasks"}
+    assert builtin == set(PINNED)
+
+
+@pytest.mark.parametrize("task", sorted(PINNED))
+def test_scores_on_fixed_inputs_match_the_task_version(task, oracle_checkpoint, tmp_path):
+    done = run_bench("--plugin", str(TINY_PLUGIN), "--plugin", str(ORACLE), "run", "--task", task, "--encoder",
+                     "layout_oracle", "--data", "tiny", "--checkpoint", str(oracle_checkpoint), "--results",
+                     str(tmp_path), "--threads", "1", *SETTINGS[task])
+    assert done.returncode == 0, done.stderr
+    (path,) = (tmp_path / "runs").glob("*.json")
+    record = json.loads(path.read_text())
+    scores = {name: m["value"] for name, m in record["metrics"].items() if m["kind"] != "speed"}
+    version, pinned = PINNED[task]
+    assert record["task"]["version"] == version, (
+        f"{task} is now version {record['task']['version']}: re-pin its scores here ({scores})")
+    assert scores.keys() == pinned.keys() and all(
+        (scores[k] is None and pinned[k] is None) or scores[k] == pytest.approx(pinned[k], rel=1e-6, abs=1e-9)
+        for k in pinned), (f"{task} scores changed without a version bump: bump {task}'s version and re-pin "
+                           f"(got {scores}, pinned {pinned})")
