@@ -10,7 +10,7 @@ sub-batches of similar stroke counts so that padding costs little.
 
 :func:`invert_published` is the published protocol as released (one sketch, ``torch.optim`` SGD,
 cosine annealing, ``clip_grad_norm_``, a full forward pass every step): the baseline of
-:mod:`benchmark.perf_sli` and the reference the tests hold :func:`invert` to.
+:mod:`tasks.perf_sli` and the reference the tests hold :func:`invert` to.
 """
 
 from __future__ import annotations

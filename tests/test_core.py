@@ -179,3 +179,26 @@ def test_bench_list_tasks_shows_each_metric_declaration():
     fidelity = rows["sli_recovery"]["metrics"]["fidelity"]
     assert fidelity["aggregation"] == "ratio_of_means" and fidelity["test"] == "permutation"
     assert fidelity["field"] == ["location_error_reduction", "location_error_before"] and fidelity["headline"]
+
+
+def test_a_plugin_can_provide_the_classifier_of_sli_runs(tmp_path, monkeypatch):
+    """`bench_classifier_provider` is firstresult: a plugin's tryfirst answer replaces the built-in
+    one, and the planned classifier run is that task, with only its own named settings."""
+    plugin = tmp_path / "provider.py"
+    plugin.write_text("from benchmark import hookimpl\n\n"
+                      "@hookimpl(tryfirst=True)\ndef bench_classifier_provider(encoder, dataset):\n"
+                      "    return 'probe'\n")
+    from benchmark import plugins
+    from benchmark.run import plan
+
+    monkeypatch.setenv("BENCH_PLUGINS", f"{TOY_TASK}:{plugin}")
+    plugins.reset()
+    (sli,) = plan(["sli_recovery"], ["seq_lstm"], "demo", 0, str(tmp_path), ["probe.batch_size=8", "batch_size=4"])
+    assert sli.classifier.task == "probe" and sli.classifier.config["task"]["batch_size"] == 8
+    assert sli.config["task"]["batch_size"] == 4
+    monkeypatch.setenv("BENCH_PLUGINS", "")
+    plugins.reset()
+    (sli,) = plan(["sli_recovery"], ["seq_lstm"], "demo", 0, str(tmp_path), [])
+    assert sli.classifier.task == "recognition"
+    (with_checkpoint,) = plan(["sli_recovery"], ["seq_lstm"], "demo", 0, str(tmp_path), [], checkpoint="ckpt")
+    assert with_checkpoint.classifier is None

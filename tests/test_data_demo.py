@@ -109,7 +109,7 @@ def test_plugin_registers_demo_and_quickdraw(tmp_path, monkeypatch, quickdraw_di
     data = demo.open({**demo.defaults, "per_class_train": 4, "per_class_valid": 1, "per_class_test": 2})
     assert data.synthetic and len(data.splits["train"]) == 4 * len(CLASSES)
     for bad in (-1, 2.5, "x"):
-        with pytest.raises(BenchError, match="per_class_test must be a whole number"):
+        with pytest.raises(BenchError, match="data.per_class_test=.*: expected a whole number of at least 0"):
             demo.open({**demo.defaults, "per_class_test": bad})
     with pytest.raises(BenchError, match="needs a prepared file: --set path=FILE.h5"):
         quickdraw.open(dict(quickdraw.defaults))

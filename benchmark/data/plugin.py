@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmark import Dataset, hookimpl
+from benchmark.config import check_number
 from benchmark.errors import BenchError
 
 
@@ -19,20 +20,20 @@ class DemoDataset(Dataset):
     defaults = {"seed": 0, "per_class_train": 160, "per_class_valid": 40, "per_class_test": 50}
 
     @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        for split in ("train", "valid", "test"):
+            key = f"per_class_{split}"
+            config[key] = check_number(f"data.{key}", config.get(key, cls.defaults[key]), whole=True,
+                                       least=1 if split == "train" else 0)
+        config["seed"] = check_number("data.seed", config.get("seed", 0), whole=True, least=0)
+
+    @classmethod
     def open(cls, config: dict[str, Any]):
         from benchmark.data.demo import load_demo
 
-        sizes = {}
-        for split in ("train", "valid", "test"):
-            key, least = f"per_class_{split}", 1 if split == "train" else 0
-            value = config.get(key, cls.defaults[key])
-            try:
-                sizes[split] = int(value)
-            except (TypeError, ValueError):
-                sizes[split] = -1
-            if sizes[split] < least or str(value).strip() != str(sizes[split]):
-                raise BenchError(f"dataset demo: {key} must be a whole number of at least {least}, not {value!r}")
-        return load_demo(int(config.get("seed", 0)), sizes)
+        config = {**cls.defaults, **config}
+        cls.check_config(config)
+        return load_demo(config["seed"], {split: config[f"per_class_{split}"] for split in ("train", "valid", "test")})
 
 
 class QuickDrawDataset(Dataset):
