@@ -74,13 +74,16 @@ class H5Writer:
     def _close_spill(self) -> None:
         for fhs in self._spill.values():
             for fh in fhs:
-                fh.close()
+                try:
+                    fh.close()
+                except OSError:  # only after a failed write (commit flushes first): being cleaned up
+                    pass
 
     def _flush(self, split: str) -> None:
         try:
             for chunks, fh in zip(self._pending[split], self._spill[split]):
                 if chunks:
-                    np.concatenate(chunks).tofile(fh)
+                    fh.write(np.ascontiguousarray(np.concatenate(chunks)).data)  # (tofile can lose ENOSPC)
                     chunks.clear()
                 fh.flush()
         except OSError as e:  # disk full while spilling: the with block removes the temporaries
@@ -115,10 +118,7 @@ class H5Writer:
 
         for split in SPLITS:
             self._flush(split)
-        try:
-            self._close_spill()
-        except OSError as e:
-            raise BenchError(f"cannot write {self.out}: {e.strerror or e}; free some space and run again") from None
+        self._close_spill()
         digest = hashlib.sha256("\n".join(self.categories).encode())
         tmp = self._tmp / "data.h5"
         try:
