@@ -118,6 +118,9 @@ class Manager:
                 raise
             info.error = f"failed to import: {_one_line(exc)}"
             return
+        if self.pm.is_registered(module):  # the same module under another name (an entry point also
+            del self.plugins[name]          # given with --plugin by module name): already loaded
+            return
         try:
             self.pm.register(module, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
