@@ -13,6 +13,8 @@ TARGETS = {
                     "stroke_vit_tiny train/eval on the 30 real categories vs the published implementation"),
     "baselines": ("benchmark.perf_baselines", "train/eval sketches/s of every baseline encoder"),
     "sli": ("benchmark.perf_sli", "batched SLI vs the published one-sketch-at-a-time loop"),
+    "contention": ("benchmark.perf_contention",
+                   "a training step alone vs beside a busy process, all-cores threads vs the idle-core default"),
 }
 
 
