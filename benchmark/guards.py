@@ -70,7 +70,10 @@ def check_sli_probe(ctx, task_cls) -> None:
     n = min(len(split), 4)
     if n == 0:
         return
-    module = ctx.build_encoder()
+    config = dict(ctx.encoder_config)
+    config.update({k: None for k in getattr(ctx.encoder_cls, "init_only", ()) if k in config})  # no downloads
+    torch.manual_seed(ctx.seed)
+    module = ctx.encoder_cls.build(len(ctx.data.categories), config).to(ctx.device)
     module.eval()
     batch = ctx.make_batch(split, np.arange(n)).to(ctx.device)
     locations = batch.locations.detach().clone().requires_grad_(True)

@@ -98,9 +98,12 @@ def test_non_finite_loss_stops_the_run_without_record_or_checkpoint(tmp_path):
     assert_failed_cleanly(tmp_path, "training loss became nan")
 
 
-def test_a_diverging_learning_rate_stops_the_run(tmp_path):
-    done = bench("run", *FAST, "--set", "task.lr=1e6", "--results", str(tmp_path))
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_a_diverging_learning_rate_stops_the_run(nproc, tmp_path):
+    done = bench("run", *FAST, "--set", "task.lr=1e6", "--nproc", str(nproc), "--results", str(tmp_path))
     line = error_line(done)
+    if nproc > 1:
+        assert "worker rank" in line
     assert "training loss diverged" in line and "at epoch 2" in line
     assert_failed_cleanly(tmp_path, "training loss diverged")
     # a later --resume with the same settings does not pick the failed run up, and a leaderboard reads nothing
