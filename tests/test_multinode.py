@@ -33,25 +33,40 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _node(port: int, *args: str) -> subprocess.Popen:
-    """One node: its own torchrun launcher (in its own process group, so it can be killed whole)."""
+def _node(port: int, log: Path, *args: str) -> subprocess.Popen:
+    """One node: its own torchrun launcher, output to ``log`` (files, not pipes: nothing can block)."""
     cmd = [TORCHRUN, "--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
            "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", f"test{port}", "--max-restarts", "0",
            "-m", "benchmark", *PLUGINS, "run", *args]
-    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **ENV}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with open(log, "w") as fh:
+        return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **ENV}, stdout=fh, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
 
 
-def _two_nodes(*args: str, timeout: float = 120) -> list[tuple[int, str]]:
-    port = _port()
-    nodes = [_node(port, *args)]
-    time.sleep(0.5)  # the first node hosts the rendezvous store
-    nodes.append(_node(port, *args))
+def _wait_listening(port: int, node: subprocess.Popen, timeout: float = 60) -> None:
+    """Until the first node hosts the rendezvous store on ``port`` (so the second joins it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and node.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+
+
+def _start_two(port: int, folder: Path, *args: str) -> list[subprocess.Popen]:
+    folder.mkdir(parents=True, exist_ok=True)
+    first = _node(port, folder / "node0.log", *args)
+    _wait_listening(port, first)
+    return [first, _node(port, folder / "node1.log", *args)]
+
+
+def _two_nodes(folder: Path, *args: str, timeout: float = 120) -> list[tuple[int, str]]:
+    nodes = _start_two(_port(), folder, *args)
     out = []
     try:
-        for node in nodes:
-            _, err = node.communicate(timeout=timeout)
-            out.append((node.returncode, err))
+        for i, node in enumerate(nodes):
+            node.wait(timeout=timeout)
+            out.append((node.returncode, (folder / f"node{i}.log").read_text()))
     finally:
         for node in nodes:
             if node.poll() is None:
@@ -104,7 +119,7 @@ def test_two_torchrun_nodes_match_one_process(tmp_path):
 
     # evaluation of a trained classifier: exactly the same per-sketch outputs and metrics
     two = tmp_path / "two"
-    for rc, err in _two_nodes(*args, "--checkpoint", str(checkpoint), "--results", str(two)):
+    for rc, err in _two_nodes(tmp_path / "logs-eval", *args, "--checkpoint", str(checkpoint), "--results", str(two)):
         assert rc == 0, err
     (record,) = _records(two)
     assert record["world_size"] == 2 and record["host"]["backend"] == "gloo"
@@ -118,7 +133,7 @@ def test_two_torchrun_nodes_match_one_process(tmp_path):
 
     # training across the two nodes: one record, same metrics as the one-process run
     trained = tmp_path / "trained"
-    for rc, err in _two_nodes(*args, "--results", str(trained)):
+    for rc, err in _two_nodes(tmp_path / "logs-train", *args, "--results", str(trained)):
         assert rc == 0, err
     (record,) = _records(trained)
     assert record["world_size"] == 2 and record["extra"]["train_samples_seen"] == single["extra"]["train_samples_seen"]
@@ -130,23 +145,21 @@ def test_two_torchrun_nodes_match_one_process(tmp_path):
 @pytest.mark.slow
 def test_killing_one_node_stops_the_other_with_a_message(tmp_path):
     args = ["--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=100000", "--threads", "1",
-            "--results", str(tmp_path)]
-    port = _port()
-    first = _node(port, *args)
-    time.sleep(0.5)
-    second = _node(port, *args)
+            "--results", str(tmp_path / "results")]
+    first, second = _start_two(_port(), tmp_path / "logs", *args)
     try:
         deadline = time.monotonic() + 120
-        while not list((tmp_path / "runs").glob("*/state/train.pt")):  # an epoch finished: mid-training
-            assert first.poll() is None and second.poll() is None, (first.stderr.read(), second.stderr.read())
+        while not list((tmp_path / "results" / "runs").glob("*/state/train.pt")):  # an epoch finished: mid-training
+            assert first.poll() is None and second.poll() is None, (tmp_path / "logs" / "node0.log").read_text()
             assert time.monotonic() < deadline, "training did not start"
             time.sleep(0.2)
         _kill_node(second)
-        _, err = first.communicate(timeout=90)  # bounded: far below the 300 s collective timeout
+        first.wait(timeout=90)  # bounded: far below the 300 s collective timeout
+        err = (tmp_path / "logs" / "node0.log").read_text()
     finally:
         for node in (first, second):
             if node.poll() is None:
                 _kill_node(node)
     assert first.returncode != 0
     assert "bench: error: lost contact with another process of the torchrun group" in err, err[-3000:]
-    assert not list((tmp_path / "runs").glob("*.json"))
+    assert not list((tmp_path / "results" / "runs").glob("*.json"))
