@@ -3,10 +3,11 @@ replaced, one-line errors for corrupt files and a full disk (real files, the rea
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import pickle
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -70,8 +71,6 @@ def test_crafted_npz_would_run_code_with_pickle_but_prepare_refuses_it(tmp_path)
     probe = tmp_path / "probe.npz"
     probe_marker = tmp_path / "probe_marker"
     _crafted_npz(probe, probe_marker)
-    import subprocess
-    import sys
     subprocess.run([sys.executable, "-c", f"import numpy as np; np.load({str(probe)!r}, allow_pickle=True)['train']"],
                    capture_output=True)
     assert probe_marker.exists()
@@ -228,5 +227,4 @@ def test_disk_full_while_writing_a_record_is_one_line_and_keeps_the_old_file(tmp
                         lambda **kw: (os.open("/dev/full", os.O_WRONLY), str(tmp_path / ".r.json.x.tmp")))
     with pytest.raises(BenchError, match=r"cannot write .*r.json: No space left on device; free some space"):
         records.atomic_write_text(path, "new" * 10000)
-    assert path.read_text() == "old"
-    assert errno.ENOSPC == 28
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
