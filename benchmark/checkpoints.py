@@ -75,7 +75,13 @@ def load_checkpoint(folder: str | Path, encoder_cls, map_location: str | torch.d
     # keys that only choose initial weights (e.g. a pretrained backbone) are moot: the weights follow
     config = {**info["config"], **dict.fromkeys(getattr(encoder_cls, "init_only", ()) & info["config"].keys())}
     module = encoder_cls.build(info["num_classes"], config)
-    state = load_file(str(Path(folder) / WEIGHTS), device=str(map_location))
+    weights = Path(folder) / WEIGHTS
+    try:
+        state = load_file(str(weights), device=str(map_location))
+    except Exception as exc:  # safetensors.SafetensorError (truncated, bit-flipped), OSError
+        raise BenchError(f"{weights}: cannot read these weights ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'corrupt'}); the checkpoint is truncated "
+                         "or corrupt: re-create it or pass another --checkpoint") from None
     missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise BenchError(f"{folder}: weights do not fit encoder {encoder_cls.name!r} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import fnmatch
 import json
 import os
@@ -158,6 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full anywhere (a checkpoint, a state file): one line, no traceback
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"bench: error: cannot write {exc.filename or 'a file'}: {exc.strerror}; free some space and "
+              "run again", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)

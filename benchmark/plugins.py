@@ -118,6 +118,9 @@ class Manager:
                 raise
             info.error = f"failed to import: {_one_line(exc)}"
             return
+        if self.pm.is_registered(module):  # the same module under another name (an entry point also
+            del self.plugins[name]          # given with --plugin by module name): already loaded
+            return
         try:
             self.pm.register(module, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
@@ -169,7 +172,16 @@ class Manager:
                         f"(BENCH_DISABLE_PLUGIN_AUTOLOAD=1 turns entry points off)")
                 registries[kind][entry.cls.name] = entry
                 info.registered.append(f"{kind}:{entry.cls.name}")
+        self._warn_broken()
         return registries
+
+    def _warn_broken(self) -> None:
+        """A plugin asked for by name (``--plugin``, ``BENCH_PLUGINS``) that is broken is a warning
+        on stderr: the command goes on without it, but not silently."""
+        for info in self.plugins.values():
+            if info.error and info.source in ("file", "env"):
+                print(f"bench: warning: plugin {info.name!r} ({info.location}) is broken and was not loaded: "
+                      f"{info.error}", file=sys.stderr)
 
     @property
     def encoders(self) -> dict[str, type[Encoder]]:
@@ -187,7 +199,12 @@ class Manager:
         """The registered entry named ``name``, or a "did you mean" error."""
         reg = self.registry(kind)
         if name not in reg:
-            raise unknown_name(kind, name, reg, hint=f"(`bench list {kind}s` lists them)")
+            hint = f"(`bench list {kind}s` lists them)"
+            broken = [p for p in self.plugins.values() if p.error]
+            if broken:
+                hint += "; it may come from a broken plugin: " + "; ".join(
+                    f"plugin {p.name!r} ({p.location}) is broken: {p.error}" for p in broken[:3])
+            raise unknown_name(kind, name, reg, hint=hint)
         return reg[name]
 
     def encoder(self, name: str) -> type[Encoder]:

@@ -17,3 +17,5 @@ def bench_register_perf_targets(register):
     register("recognition", "encoders.stroke_vit.perf",
              "stroke_vit_tiny train/eval on the 30 real categories vs the published implementation")
     register("baselines", "encoders.baselines.perf", "train/eval sketches/s of every baseline encoder")
+    register("contention", "encoders.stroke_vit.perf_contention",
+             "a training step alone vs beside a busy process, all-cores threads vs the idle-core default")

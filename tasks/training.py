@@ -15,6 +15,7 @@ from benchmark import distributed
 from benchmark.checkpoints import save_checkpoint
 from benchmark.contracts import TaskResult
 from benchmark.errors import BenchError
+from benchmark.guards import check_logits, check_loss
 from benchmark.progress import bar
 
 CHECKPOINT = "checkpoint"
@@ -81,7 +82,9 @@ def evaluate(ctx, model, split: str, batch_size: int, label: str) -> dict[str, n
     with bar(ctx.dist.rank) as progress:
         job = progress.add_task(f"{label} ({split})", total=n)
         for batch in ctx.eval_batches(split, batch_size):
-            logits.append(model(batch).float().cpu().numpy())
+            out = model(batch)
+            check_logits(ctx, out, batch, model.num_classes)
+            logits.append(out.float().cpu().numpy())
             labels.append(batch.labels.cpu().numpy())
             indices.append(batch.index.cpu().numpy())
             progress.advance(job, batch.size * ctx.dist.world_size)
@@ -131,11 +134,17 @@ def train(ctx):
         total_loss, count = 0.0, 0
         with bar(ctx.dist.rank) as progress:
             job = progress.add_task(f"epoch {epoch + 1}/{cfg['epochs']}", total=steps_per_epoch)
-            for batch, global_size in ctx.train_batches("train", cfg["batch_size"], epoch, cfg["bucket_batches"]):
+            for step, (batch, global_size) in enumerate(
+                    ctx.train_batches("train", cfg["batch_size"], epoch, cfg["bucket_batches"])):
                 logits = net(batch)
+                if step == 0:
+                    check_logits(ctx, logits, batch, len(ctx.data.categories))
                 loss_sum = F.cross_entropy(logits, batch.labels, reduction="sum")
                 # DDP averages gradients over ranks: this scaling makes them the global batch's mean
                 loss = loss_sum * ctx.dist.world_size / global_size
+                # every rank checks its own share; a non-finite loss on any rank stops them all
+                check_loss(loss_sum.item() / max(batch.size, 1), epoch, step, scheduler.get_last_lr()[0],
+                           f"{ctx.spec.task}.lr")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -146,6 +155,8 @@ def train(ctx):
         epoch_s = time.perf_counter() - started
         train_s += epoch_s
         totals = distributed.all_reduce_sum(ctx.dist, np.array([total_loss, count]))
+        check_loss(float(totals[0] / max(totals[1], 1)), epoch, steps_per_epoch - 1, scheduler.get_last_lr()[0],
+                   f"{ctx.spec.task}.lr")
         seen += int(totals[1])
         valid = evaluate(ctx, model, cfg["valid_split"], cfg["eval_batch_size"], "valid")
         improved = False
@@ -201,13 +212,25 @@ def _has_state(ctx) -> bool:
 
 def _load_state(ctx):
     """The saved state; a rank without saved RNG state (a resume with more processes) is reseeded."""
-    state = torch.load(_state_file(ctx, "train.pt"), map_location=ctx.device, weights_only=False)
+    state = _safe_torch_load(_state_file(ctx, "train.pt"), map_location=ctx.device)
     rng = _state_file(ctx, f"rng-rank{ctx.dist.rank}.pt")
     if rng.is_file():
-        state["rng"] = torch.load(rng, weights_only=False)
+        state["rng"] = _safe_torch_load(rng)
     else:
         state["rng"] = torch.Generator().manual_seed(ctx.seed * 1000 + state["epoch"] * 10 + ctx.dist.rank).get_state()
     return state
+
+
+def _safe_torch_load(path: Path, map_location=None):
+    """A state file read with ``weights_only=True``: tensors, numbers, strings and containers only,
+    so a crafted file cannot run code; anything else is a one-line error naming the file."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # pickle.UnpicklingError, RuntimeError (truncated zip), EOFError...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BenchError(f"{path}: refused to resume from this state file ({type(exc).__name__}: {reason[:200]}); "
+                         f"it is corrupt or not written by sketchxai-bench: delete {path.parent} "
+                         "and run without --resume") from None
 
 
 def _drop_state(ctx) -> None:

@@ -31,7 +31,7 @@ def test_a_plugin_task_ranks_with_its_declared_metrics_and_no_core_edit(tmp_path
     """The one-file task declares a per-sketch mean and a proportion: both become leaderboard
     columns with CIs and close-call tests, read from the records alone (no plugin loaded)."""
     for encoder in ("stroke_bag", "seq_lstm"):
-        done = bench("run", "--task", "probe", "--encoder", encoder, "--data", "tiny", "--results", str(tmp_path),
+        done = bench("run", "--task", "toy_rank", "--encoder", encoder, "--data", "tiny", "--results", str(tmp_path),
                      "--threads", "1")
         assert done.returncode == 0, done.stderr
     record = records_in(tmp_path)[0]
@@ -40,23 +40,23 @@ def test_a_plugin_task_ranks_with_its_declared_metrics_and_no_core_edit(tmp_path
     assert record["metrics"]["agreement"]["test"] == "mcnemar"
 
     board = json.loads(run_bench("leaderboard", "--results", str(tmp_path), "--format", "json").stdout)
-    assert [c["key"] for c in board["columns"]] == ["probe.label_rank", "probe.agreement"]  # headline only
+    assert [c["key"] for c in board["columns"]] == ["toy_rank.label_rank", "toy_rank.agreement"]  # headline only
     assert [c["label"] for c in board["columns"]] == ["label rank", "agreement"]
     assert board["columns"][0]["higher_is_better"] is False
     for row in board["rows"]:
         for cell in row["metrics"].values():
             assert cell["ci_low"] <= cell["value"] <= cell["ci_high"] and cell["n"] == 28
     tests = {c["metric"]: c for c in board["comparisons"]}
-    assert tests["probe.label_rank"]["test"] == "permutation" and tests["probe.agreement"]["test"] == "mcnemar"
-    ranked = [row["metrics"]["probe.label_rank"]["value"] for row in board["rows"]]
-    assert tests["probe.label_rank"]["statistic"] == pytest.approx(ranked[0] - ranked[1])  # ranked = tested
-    assert 0 < tests["probe.label_rank"]["p_value"] <= 1
+    assert tests["toy_rank.label_rank"]["test"] == "permutation" and tests["toy_rank.agreement"]["test"] == "mcnemar"
+    ranked = [row["metrics"]["toy_rank.label_rank"]["value"] for row in board["rows"]]
+    assert tests["toy_rank.label_rank"]["statistic"] == pytest.approx(ranked[0] - ranked[1])  # ranked = tested
+    assert 0 < tests["toy_rank.label_rank"]["p_value"] <= 1
 
     every = json.loads(run_bench("leaderboard", "--results", str(tmp_path), "--format", "json",
                                  "--all-metrics").stdout)
-    assert "probe.strokes" in [c["key"] for c in every["columns"]]
+    assert "toy_rank.strokes" in [c["key"] for c in every["columns"]]
     for path in BENCHMARK.rglob("*.py"):
-        assert "probe" not in path.read_text(), f"{path} names the plugin task"
+        assert "toy_rank" not in path.read_text(), f"{path} names the plugin task"
 
 
 def test_a_classifier_trained_on_a_tasks_behalf_takes_only_its_own_settings(tmp_path):
@@ -187,14 +187,14 @@ def test_a_plugin_can_provide_the_classifier_of_sli_runs(tmp_path, monkeypatch):
     plugin = tmp_path / "provider.py"
     plugin.write_text("from benchmark import hookimpl\n\n"
                       "@hookimpl(tryfirst=True)\ndef bench_classifier_provider(encoder, dataset):\n"
-                      "    return 'probe'\n")
+                      "    return 'toy_rank'\n")
     from benchmark import plugins
     from benchmark.run import plan
 
     monkeypatch.setenv("BENCH_PLUGINS", f"{TOY_TASK}:{plugin}")
     plugins.reset()
-    (sli,) = plan(["sli_recovery"], ["seq_lstm"], "demo", 0, str(tmp_path), ["probe.batch_size=8", "batch_size=4"])
-    assert sli.classifier.task == "probe" and sli.classifier.config["task"]["batch_size"] == 8
+    (sli,) = plan(["sli_recovery"], ["seq_lstm"], "demo", 0, str(tmp_path), ["toy_rank.batch_size=8", "batch_size=4"])
+    assert sli.classifier.task == "toy_rank" and sli.classifier.config["task"]["batch_size"] == 8
     assert sli.config["task"]["batch_size"] == 4
     monkeypatch.setenv("BENCH_PLUGINS", "")
     plugins.reset()

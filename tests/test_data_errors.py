@@ -49,7 +49,7 @@ def test_bad_line_fails_naming_file_and_line_and_leaves_nothing(line, kind, mess
     out_dir.mkdir()
     (out_dir / "old.h5").write_bytes(b"previous result")
     with pytest.raises(BenchError) as err:
-        prepare(tmp_path / "src", ["cat"], out_dir / "old.h5")
+        prepare(tmp_path / "src", ["cat"], out_dir / "old.h5", force=True)
     assert "cat.ndjson:6: " in str(err.value) and message in str(err.value)
     assert "--on-error skip" in str(err.value)
     # the interrupted prepare left the old file as it was and no temporary file behind

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from benchmark import Metric, records
+from benchmark.errors import BenchError
 
 TOP1 = Metric(True, "top-1", "fraction", label="top-1", headline=True, field="correct", aggregation="proportion")
 
@@ -95,8 +96,8 @@ def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
         raise OSError("disk full (simulated)")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError, match="simulated"):
-        records.write_record(tmp_path, changed)
+    with pytest.raises(BenchError, match=r"cannot write .*: disk full \(simulated\); free some space"):
+        records.write_record(tmp_path, changed)  # a one-line error (issue 14), not an OSError traceback
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
 

@@ -30,6 +30,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="train,valid,test fractions for ndjson/bin input (default: 0.8,0.1,0.1)")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="on a bad drawing: stop (default) or skip it and count it")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even when it is not a sketchxai-bench data file")
     p.set_defaults(func=prepare_command)
 
     d = sub.add_parser("download", help="download QuickDraw files (resumable)",
@@ -51,7 +53,8 @@ def prepare_command(args: argparse.Namespace) -> int:
 
     report = prepare(args.source, resolve_categories(args.categories), args.out,
                      max_per_category=args.max_per_category,
-                     split_fractions=parse_fractions(args.split_fractions), on_error=args.on_error)
+                     split_fractions=parse_fractions(args.split_fractions), on_error=args.on_error,
+                     force=args.force)
     kept = report.counts["kept"]
     print(f"wrote {report.out}: {report.format} source, {len(report.counts['per_category'])} categories, "
           f"train {kept['train']} / valid {kept['valid']} / test {kept['test']} sketches "

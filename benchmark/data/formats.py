@@ -20,6 +20,7 @@ import pickle
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,18 +209,62 @@ def _check_stroke3(s) -> np.ndarray:
     return points
 
 
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Admits only what numpy needs to rebuild arrays (``ndarray``, ``dtype``, ``_reconstruct``);
+    any other global (``os.system``, ``builtins.eval``, ...) is refused before it can run."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays are read)")
+        return super().find_class(module, name)
+
+
+def _read_npy(fh) -> np.ndarray:
+    """One ``.npy`` member: plain arrays by ``numpy.lib.format``, object arrays (sketch-rnn's
+    ragged strokes) by :class:`_ArrayOnlyUnpickler`, which runs no code from the file."""
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    shape, fortran, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh) \
+        if version in ((1, 0), (2, 0)) else (None, None, None)
+    if dtype is None:
+        raise ValueError(f"unsupported .npy format version {version}")
+    if dtype.hasobject:
+        arr = _ArrayOnlyUnpickler(fh, encoding="latin1").load()
+        if not isinstance(arr, np.ndarray):
+            raise pickle.UnpicklingError(f"expected an array, found {type(arr).__name__}")
+        return arr
+    count = int(np.prod(shape, dtype=np.int64))
+    data = fh.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise EOFError("array data is truncated")
+    arr = np.frombuffer(data, dtype=dtype, count=count)
+    return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+
+
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """The ``train``/``valid``/``test`` arrays of a sketch-rnn ``.npz`` (which needs pickle: only
-    load files you trust, as the published reference does)."""
+    """The ``train``/``valid``/``test`` arrays of a sketch-rnn ``.npz``, read without running any
+    pickled code (sketch-rnn files are object arrays; only numpy's array rebuilding is admitted)."""
     try:
-        with np.load(path, encoding="latin1", allow_pickle=True) as z:
-            missing = [k for k in NPZ_SPLITS if k not in z.files]
+        with zipfile.ZipFile(path) as z:
+            members = {n[:-4] if n.endswith(".npy") else n: n for n in z.namelist()}
+            missing = [k for k in NPZ_SPLITS if k not in members]
             if missing:
                 raise BenchError(f"{path}: not a sketch-rnn .npz: no {', '.join(missing)} array "
-                                 f"(it has: {', '.join(z.files) or 'nothing'})")
-            return {k: z[k] for k in NPZ_SPLITS}
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError, pickle.UnpicklingError, zipfile.LargeZipFile) as e:
-        raise BenchError(f"{path}: cannot read this .npz (truncated or corrupt?): {e}; "
+                                 f"(it has: {', '.join(members) or 'nothing'})")
+            out = {}
+            for k in NPZ_SPLITS:
+                with z.open(members[k]) as fh:
+                    out[k] = _read_npy(fh)
+            return out
+    except pickle.UnpicklingError as e:
+        raise BenchError(f"{path}: refused: this .npz holds more than numpy arrays ({e}); "
+                         "it may be crafted to run code: use a file from a trusted source") from None
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, zlib.error, zipfile.LargeZipFile,
+            struct.error, TypeError, AttributeError, IndexError, KeyError) as e:
+        raise BenchError(f"{path}: cannot read this .npz (truncated or corrupt?): {type(e).__name__}: {e}; "
                          "download it again") from None
 
 

@@ -74,13 +74,21 @@ class H5Writer:
     def _close_spill(self) -> None:
         for fhs in self._spill.values():
             for fh in fhs:
-                fh.close()
+                try:
+                    fh.close()
+                except OSError:  # only after a failed write (commit flushes first): being cleaned up
+                    pass
 
     def _flush(self, split: str) -> None:
-        for chunks, fh in zip(self._pending[split], self._spill[split]):
-            if chunks:
-                np.concatenate(chunks).tofile(fh)
-                chunks.clear()
+        try:
+            for chunks, fh in zip(self._pending[split], self._spill[split]):
+                if chunks:
+                    fh.write(np.ascontiguousarray(np.concatenate(chunks)).data)  # (tofile can lose ENOSPC)
+                    chunks.clear()
+                fh.flush()
+        except OSError as e:  # disk full while spilling: the with block removes the temporaries
+            raise BenchError(f"cannot write {self.out}: {e.strerror or e} while writing temporary data in "
+                             f"{self._tmp.parent}; free some space (or choose another --out) and run again") from None
         self._pending_points[split] = 0
 
     def count(self, split: str) -> int:
@@ -127,7 +135,8 @@ class H5Writer:
                 f.attrs["content_checksum"] = digest.hexdigest()
             os.replace(tmp, self.out)
         except OSError as e:  # disk full, permissions: nothing is left behind
-            raise BenchError(f"cannot write {self.out}: {e}") from None
+            raise BenchError(f"cannot write {self.out}: {e.strerror or e}; free some space (or fix permissions) "
+                             "and run again; nothing was changed") from None
         return digest.hexdigest()
 
     def _spilled(self, name: str, dtype, shape: tuple[int, int]) -> np.ndarray:
@@ -162,6 +171,17 @@ def _width(items: list[bytes]) -> int:
 def _chunked(g, name: str, data: np.ndarray) -> None:
     chunks = (min(max(len(data), 1), _CHUNK_ROWS), *data.shape[1:])
     g.create_dataset(name, data=data, chunks=chunks, maxshape=(None, *data.shape[1:]), **_COMPRESS)
+
+
+def is_bench_file(path: Path) -> bool:
+    """Whether ``path`` is an HDF5 file written by sketchxai-bench (safe to replace)."""
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return "schema_version" in f.attrs and "content_checksum" in f.attrs
+    except Exception:  # noqa: BLE001 - not HDF5, unreadable: not ours
+        return False
 
 
 def _fail(path: Path, why: str) -> BenchError:
@@ -216,8 +236,41 @@ def _read_split(f, path: Path, name: str, num_classes: int, lazy: bool) -> Sketc
     return SketchSplit(name, points, offsets, labels, key_ids)
 
 
+#: Normalised coordinates lie in [-1, 1]; anything beyond this is not a sketch.
+MAX_ABS_COORDINATE = 1e3
+_VERIFY_ROWS = 1 << 20
+
+
+def verify_content(path: Path, categories: list[str], splits: dict[str, SketchSplit], stored: str) -> str:
+    """One streaming pass over every split's points: reject NaN, infinity and absurd magnitudes
+    (naming the split and sketch) and recompute the content checksum, which must equal the stored
+    one; returns it, so a record's checksum always describes the data that was read."""
+    digest = hashlib.sha256("\n".join(categories).encode())
+    for name in sorted(splits):
+        split = splits[name]
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(split.offsets).tobytes())
+        digest.update(np.ascontiguousarray(split.labels).tobytes())
+        points = split.points
+        for start in range(0, len(points), _VERIFY_ROWS):
+            chunk = np.ascontiguousarray(points[start:start + _VERIFY_ROWS])
+            bad = ~np.isfinite(chunk) | (np.abs(chunk) > MAX_ABS_COORDINATE)
+            if bad.any():
+                row = start + int(np.flatnonzero(bad.any(1))[0])
+                sketch = int(np.searchsorted(split.offsets, row, side="right")) - 1
+                raise _fail(path, f"split {name!r} sketch {sketch} holds a non-finite or absurd coordinate "
+                                  f"({chunk[row - start].tolist()}; coordinates are normalised to [-1, 1])")
+            digest.update(chunk.tobytes())
+    actual = digest.hexdigest()
+    if stored and stored != actual:
+        raise _fail(path, f"its data do not match its content_checksum (stored {stored[:12]}, read "
+                          f"{actual[:12]}): the file was modified or is corrupt")
+    return actual
+
+
 def open_h5(path: str | os.PathLike, lazy: bool = False) -> SketchData:
-    """Open a prepared file as :class:`SketchData` (checksum from the stored attribute, no re-hash).
+    """Open a prepared file as :class:`SketchData`, its points checked and its checksum verified
+    (:func:`verify_content`, one sequential pass).
 
     With ``lazy`` the splits' ``points`` are read-only views of a memory map of the file (nothing is read
     until a sketch is used: ``split.get(indices)`` touches only those sketches); otherwise they are
@@ -235,8 +288,9 @@ def open_h5(path: str | os.PathLike, lazy: bool = False) -> SketchData:
         raise _fail(path, f"cannot read its data (truncated or corrupt?): {e}") from None
     if not splits:
         raise _fail(path, "it holds no split")
+    checksum = verify_content(path, categories, splits, attrs.get("content_checksum", ""))
     return SketchData(
         name=attrs.get("name", "quickdraw"), categories=categories, splits=splits,
-        synthetic=attrs["synthetic"], source=str(path), checksum=attrs.get("content_checksum", ""),
+        synthetic=attrs["synthetic"], source=str(path), checksum=checksum,
         info={"format": attrs["source"].get("format", ""), "schema_version": int(attrs["schema_version"])},
     )

@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmark.data.categories import quickdraw_names
 from benchmark.data.formats import BINARY, SIMPLIFIED, SKETCHRNN, Bad, ndjson_kind, read_drawings
-from benchmark.data.h5store import H5Writer
+from benchmark.data.h5store import H5Writer, is_bench_file
 from benchmark.data.normalise import NORMALISATION, normalised_sketch
 from benchmark.progress import bar as progress_bar
 from benchmark.errors import BenchError, unknown_name
@@ -80,6 +80,19 @@ def locate_sources(source: Path, categories: list[str]) -> tuple[str, dict[str, 
     return fmt, {c: files[c] for c in categories}
 
 
+def check_out(source: Path, out: Path, force: bool = False) -> None:
+    """Refuse an ``out`` inside the source folder, or one that would replace a file that is not a
+    sketchxai-bench data file (unless ``force``)."""
+    if source.is_dir() and out.resolve().is_relative_to(source.resolve()):
+        raise BenchError(f"--out {out} is inside the source folder {source}: write the prepared file "
+                         "somewhere else (the sources are never replaced)")
+    if out.is_dir():
+        raise BenchError(f"--out {out} is a folder; give a file name such as {out / 'data.h5'}")
+    if out.exists() and not force and not is_bench_file(out):
+        raise BenchError(f"--out {out} exists and is not a sketchxai-bench data file: refusing to replace it; "
+                         "choose another --out (or add --force to replace it)")
+
+
 def _sha256(path: Path) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
@@ -107,7 +120,7 @@ class PrepareReport:
 def prepare(source: str | Path, categories: list[str], out: str | Path, *,
             max_per_category: int | None = None,
             split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
-            on_error: str = "fail") -> PrepareReport:
+            on_error: str = "fail", force: bool = False) -> PrepareReport:
     """Read each category's file in ``source`` and write ``out`` (atomically, see
     :mod:`benchmark.data.h5store`). Category ``i`` of ``categories`` gets label ``i``.
 
@@ -116,6 +129,9 @@ def prepare(source: str | Path, categories: list[str], out: str | Path, *,
     attribute and on stderr). Degenerate drawings (zero-size bounding box) are always dropped and
     counted, as the reference does; so are exact repeats of a drawing (same key_id and strokes). ``max_per_category`` keeps the first N good drawings of each
     category (npz: N in total, taken from each published split in proportion).
+
+    ``out`` may not lie inside ``source``, and an existing ``out`` is replaced only when it is a
+    sketchxai-bench data file (or with ``force``).
     """
     if on_error not in ON_ERROR:
         raise BenchError(f"--on-error {on_error!r}: choose fail or skip")
@@ -123,6 +139,7 @@ def prepare(source: str | Path, categories: list[str], out: str | Path, *,
         raise BenchError(f"--max-per-category must be at least 1, not {max_per_category}")
     start = time.perf_counter()
     source = Path(source)
+    check_out(source, Path(out), force)
     fmt, files = locate_sources(source, categories)
     skipped: Counter[str] = Counter()
     examples: list[str] = []

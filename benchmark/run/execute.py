@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark import distributed
+from benchmark import distributed, guards
 from benchmark.contracts import TaskResult
 from benchmark.data.sketches import SketchData
 from benchmark.errors import BenchError
@@ -27,6 +27,7 @@ from benchmark.run.record import build_record, now
 CHECKPOINT = "checkpoint"
 
 
+@guards.marks_failed_runs
 def execute(spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchData] | None = None
             ) -> dict[str, Any] | None:
     """Run one spec on this rank; rank 0 writes and returns the record. ``opened`` keeps the
@@ -46,6 +47,7 @@ def execute(spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchD
     ctx = RunContext(spec=spec, manager=manager, data=data, dist=info, run_dir=run_dir)
     if data.synthetic:
         ctx.note(f"dataset {data.name!r} is synthetic (procedurally drawn), not human sketches")
+    guards.check_location_gradient(ctx, task_cls)
     ctx.checkpoint = _checkpoint_for(ctx, task_cls, opened)
     random.seed(spec.seed)
     np.random.seed(spec.seed % 2**32)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from benchmark import distributed
+from benchmark import distributed, guards, threads as threads_mod
 from benchmark.data.sketches import SketchData
 from benchmark.errors import BenchError
 from benchmark.plugins import configure
@@ -33,7 +33,8 @@ def run(specs: list[RunSpec], nproc: int = 1, plugin_files: tuple[str, ...] = ()
     if distributed.launched_by_torchrun():
         info = distributed.init(device=device)
         # every rank planned, but run ids are random: rank 0's plan is the one all ranks follow
-        return _execute_all(distributed.broadcast_object(info, specs), info, plugin_files, threads)
+        return guards.guard_peers(lambda: _execute_all(distributed.broadcast_object(info, specs), info, plugin_files,
+                                                       threads))
     if nproc <= 1:
         return _execute_all(specs, distributed.DistInfo(device=device or _default_device()), plugin_files, threads)
     return _spawn(specs, nproc, plugin_files, device, threads)
@@ -55,6 +56,7 @@ def _spawn(specs, nproc, plugin_files, device, threads) -> list[dict[str, Any]]:
                            nprocs=nproc, start_method="spawn", join=True)
     except mp.ProcessRaisedException as exc:
         rank, error = _first_failure(out_dir) or (exc.error_index, _last_line(str(exc)))
+        guards.mark_failed_specs(specs, error)
         raise BenchError(f"worker rank {rank} failed: {error}; the other workers were stopped and no record "
                          f"was written for the failed run") from None
     except mp.ProcessExitedException as exc:
@@ -99,7 +101,7 @@ def _worker(rank, specs, nproc, port, plugin_files, device, threads, out_dir):
                       WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
     configure(plugin_files)
     if threads is None and (device or _default_device()) == "cpu":
-        threads = max(1, (os.cpu_count() or 1) // nproc)
+        threads = threads_mod.auto_threads(nproc)
     try:
         info = distributed.init(rank, nproc, device)
         records = _execute_all(specs, info, plugin_files, threads)
@@ -115,8 +117,7 @@ def _worker(rank, specs, nproc, port, plugin_files, device, threads, out_dir):
 
 
 def _execute_all(specs, info, plugin_files, threads) -> list[dict[str, Any]]:
-    if threads:
-        torch.set_num_threads(int(threads))
+    torch.set_num_threads(int(threads or threads_mod.auto_threads()))
     records = []
     opened: dict[str, SketchData] = {}
     for spec in specs:

@@ -1,4 +1,4 @@
-"""A one-file plugin task, ``probe``: where an untrained (seeded) encoder ranks the label, and how
+"""A one-file plugin task, ``toy_rank``: where an untrained (seeded) encoder ranks the label, and how
 often it agrees with it, on the test split. It declares two per-sketch metrics, a mean and a proportion, and the
 core does the rest (CIs, record, leaderboard columns, close-call tests); nothing in the core names it."""
 
@@ -7,10 +7,10 @@ import numpy as np
 from benchmark import Metric, Task, TaskResult, hookimpl
 
 
-class Probe(Task):
+class ToyRank(Task):
     """Label rank and agreement of a freshly initialised encoder (a toy for tests)."""
 
-    name = "probe"
+    name = "toy_rank"
     version = "1"
     order = 50
     defaults = {"split": "test", "batch_size": 64}
@@ -46,4 +46,4 @@ class Probe(Task):
 
 @hookimpl
 def bench_register_tasks(register):
-    register(Probe)
+    register(ToyRank)

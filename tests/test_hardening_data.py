@@ -1,0 +1,230 @@
+"""Issue 14, data side: no code runs from a data file, no non-finite points, no foreign file
+replaced, one-line errors for corrupt files and a full disk (real files, the real CLI)."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from conftest import run_bench
+
+from benchmark.data.formats import load_npz, write_npz
+from benchmark.data.h5store import H5Writer, open_h5
+from benchmark.data.prepare import prepare
+from benchmark.errors import BenchError
+
+
+def _square(n: int, size: int = 40) -> np.ndarray:
+    """Absolute (n, 3) points of a square-ish stroke with ``n`` points (int32)."""
+    t = np.linspace(0, 1, n)
+    pts = np.zeros((n, 3), np.int32)
+    pts[:, 0] = np.rint(size * t)
+    pts[:, 1] = np.rint(size * (t * t))
+    pts[-1, 2] = 1
+    return pts
+
+
+def _write_real_npz(path: Path, n: int = 6) -> None:
+    write_npz(path, {s: [_square(5 + i) for i in range(n)] for s in ("train", "valid", "test")})
+
+
+class _WritesMarker:
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('pwned')",))
+
+
+def _npy_with(payload: bytes) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    return buf.getvalue() + payload
+
+
+def _crafted_npz(path: Path, marker: Path) -> None:
+    """A sketch-rnn-looking .npz whose ``train`` member is an object array whose pickle writes ``marker``."""
+    good = io.BytesIO()
+    arr = np.empty(1, dtype=object)
+    arr[0] = np.zeros((2, 3), np.int16)
+    np.lib.format.write_array(good, arr, allow_pickle=True)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("train.npy", _npy_with(pickle.dumps(_WritesMarker(marker), protocol=3)))
+        z.writestr("valid.npy", good.getvalue())
+        z.writestr("test.npy", good.getvalue())
+
+
+def test_crafted_npz_would_run_code_with_pickle_but_prepare_refuses_it(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    marker = tmp_path / "marker"
+    _crafted_npz(src / "cat.npz", marker)
+    # the file is really dangerous: numpy with allow_pickle runs it (in a child process)
+    probe = tmp_path / "probe.npz"
+    probe_marker = tmp_path / "probe_marker"
+    _crafted_npz(probe, probe_marker)
+    subprocess.run([sys.executable, "-c", f"import numpy as np; np.load({str(probe)!r}, allow_pickle=True)['train']"],
+                   capture_output=True)
+    assert probe_marker.exists()
+    out = tmp_path / "out.h5"
+    done = run_bench("data", "prepare", "--source", str(src), "--categories", "cat", "--out", str(out))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("bench: error: ") and "cat.npz: refused" in line and "builtins.exec" in line
+    assert not marker.exists() and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["probe.npz", "probe_marker", "src"]
+    assert [p.name for p in src.iterdir()] == ["cat.npz"]
+
+
+def test_real_npz_is_still_read(tmp_path):
+    _write_real_npz(tmp_path / "cat.npz")
+    arrays = load_npz(tmp_path / "cat.npz")
+    assert [len(arrays[s]) for s in ("train", "valid", "test")] == [6, 6, 6]
+    assert arrays["train"][2].dtype == np.int16 and arrays["train"][2].shape == (7, 3)
+    with np.load(tmp_path / "cat.npz", allow_pickle=True, encoding="latin1") as z:  # the reference reader
+        for split in ("train", "valid", "test"):
+            for a, b in zip(arrays[split], z[split]):
+                np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("damage", ["bit_flip", "truncate"])
+def test_corrupt_npz_is_a_one_line_error(damage, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    path = src / "cat.npz"
+    _write_real_npz(path, n=200)
+    data = bytearray(path.read_bytes())
+    if damage == "bit_flip":
+        for i in range(200, 260):
+            data[i] ^= 0xFF
+    else:
+        data = data[: len(data) // 2]
+    path.write_bytes(bytes(data))
+    out = tmp_path / "out.h5"
+    done = run_bench("data", "prepare", "--source", str(src), "--categories", "cat", "--out", str(out))
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "cat.npz: cannot read this .npz" in line and "download it again" in line
+    assert not out.exists()
+
+
+def _h5(path: Path, points_of_first: np.ndarray | None = None) -> None:
+    """A structurally valid prepared file (2 classes, a few sketches per split)."""
+    rng = np.random.default_rng(0)
+    with H5Writer(path, ["a", "b"]) as w:
+        for split in ("train", "valid", "test"):
+            for i in range(8):
+                pts = np.zeros((6, 3), np.float32)
+                pts[:, :2] = rng.uniform(-0.7, 0.7, (6, 2))
+                pts[[2, 5], 2] = 1
+                if points_of_first is not None and split == "train" and i == 3:
+                    pts = points_of_first
+                w.add(split, pts, np.zeros((len(pts), 2), np.int32), i % 2, f"{split}{i}")
+        w.commit({"name": "quickdraw"})
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e30])
+def test_non_finite_or_absurd_points_are_rejected_at_open(value, tmp_path):
+    bad = np.array([[0, 0, 0], [0.5, value, 0], [0.2, 0.1, 1]], np.float32)
+    path = tmp_path / "bad.h5"
+    _h5(path, bad)
+    with pytest.raises(BenchError, match=r"split 'train' sketch 3 holds a non-finite or absurd coordinate"):
+        open_h5(path)
+    results = tmp_path / "results"
+    done = run_bench("run", "--data", str(path), "--encoder", "seq_lstm", "--set", "epochs=1", "--threads", "1",
+                     "--results", str(results))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("bench: error: ") and "non-finite or absurd" in done.stderr
+    assert "Traceback" not in done.stderr and not list((results / "runs").glob("*.json"))
+
+
+def test_checksum_describes_the_data_read(tmp_path):
+    path = tmp_path / "data.h5"
+    _h5(path)
+    data = open_h5(path, lazy=True)
+    assert data.checksum == data.compute_checksum()
+    with h5py.File(path, "r+") as f:  # change one coordinate, keep the stored checksum
+        f["valid"]["points"][4, 0] = 0.123
+    with pytest.raises(BenchError, match="do not match its content_checksum"):
+        open_h5(path)
+
+
+@pytest.mark.parametrize("target", ["README.md", "source"])
+def test_prepare_does_not_replace_what_is_not_ours(target, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    _write_real_npz(src / "cat.npz")
+    before = (src / "cat.npz").read_bytes()
+    if target == "README.md":
+        out = tmp_path / "README.md"
+        out.write_text("# my notes\n")
+        message = "exists and is not a sketchxai-bench data file: refusing to replace it"
+    else:
+        out = src / "cat.npz"
+        message = "is inside the source folder"
+    original = out.read_bytes()
+    done = run_bench("data", "prepare", "--source", str(src), "--categories", "cat", "--out", str(out))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert message in line
+    assert out.read_bytes() == original and (src / "cat.npz").read_bytes() == before
+    assert sorted(p.name for p in src.iterdir()) == ["cat.npz"]
+    if target == "README.md":  # --force is the way to replace it; a bench file is replaced without it
+        assert run_bench("data", "prepare", "--source", str(src), "--categories", "cat", "--out", str(out),
+                         "--force").returncode == 0
+        assert open_h5(out).splits["train"].labels.size == 6
+        assert run_bench("data", "prepare", "--source", str(src), "--categories", "cat",
+                         "--out", str(out)).returncode == 0
+    else:  # also refused with --force
+        done = run_bench("data", "prepare", "--source", str(src), "--categories", "cat", "--out",
+                         str(src / "sub" / "x.h5"), "--force")
+        assert done.returncode == 2 and message in done.stderr
+
+
+def test_disk_full_while_preparing_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
+    """The spill files are swapped for /dev/full: the kernel's own ENOSPC."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    src = tmp_path / "src"
+    src.mkdir()
+    _write_real_npz(src / "cat.npz")
+    out = tmp_path / "old.h5"
+    _h5(out)
+    before = out.read_bytes()
+    real_init = H5Writer.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        for split, fhs in self._spill.items():
+            for fh in fhs:
+                fh.close()
+            self._spill[split] = (open("/dev/full", "wb"), open("/dev/full", "wb"))
+
+    monkeypatch.setattr(H5Writer, "__init__", init)
+    with pytest.raises(BenchError) as caught:
+        prepare(src, ["cat"], out)
+    assert "No space left on device" in str(caught.value) and "free some space" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["old.h5", "src"]
+
+
+def test_disk_full_while_writing_a_record_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    from benchmark import records
+
+    path = tmp_path / "r.json"
+    path.write_text("old")
+    monkeypatch.setattr(records.tempfile, "mkstemp",
+                        lambda **kw: (os.open("/dev/full", os.O_WRONLY), str(tmp_path / ".r.json.x.tmp")))
+    with pytest.raises(BenchError, match=r"cannot write .*r.json: No space left on device; free some space"):
+        records.atomic_write_text(path, "new" * 10000)
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]

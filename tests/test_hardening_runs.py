@@ -1,0 +1,173 @@
+"""Issue 14, run side (the real CLI on the tiny dataset): no code from state files, no silent
+non-finite runs, one-line errors for bad checkpoints and misbehaving encoders, failed runs
+marked failed (no record, checkpoint or resumable state), broken plugins named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY_PLUGIN, run_bench
+
+PLUGINS = ROOT / "tests" / "plugins"
+EXAMPLE_DIR = ROOT / "plugins" / "sketchxai-bench-stroke-bag"
+BAD = str(PLUGINS / "bad_encoders.py")
+FAST = ["--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=2", "--threads", "1"]
+
+
+def bench(*args, env=None):
+    env = {"PYTHONPATH": f"{ROOT}:{EXAMPLE_DIR}", **(env or {})}
+    return run_bench("--plugin", str(TINY_PLUGIN), "--plugin", "bench_stroke_bag", "--plugin", BAD, *args, env=env,
+                     timeout=300)
+
+
+def error_line(done) -> str:
+    """The CLI's one error line (asserting there is exactly one and no traceback)."""
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("bench: error: ")]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def run_dirs(results: Path) -> list[Path]:
+    return sorted(p for p in (results / "runs").iterdir() if p.is_dir()) if (results / "runs").is_dir() else []
+
+
+def assert_failed_cleanly(results: Path, fragment: str) -> None:
+    """No record; every run folder holds only failed.json, with the error."""
+    assert not list((results / "runs").glob("*.json"))
+    dirs = run_dirs(results)
+    assert dirs
+    for d in dirs:
+        assert [p.name for p in d.iterdir()] == ["failed.json"]
+        failed = json.loads((d / "failed.json").read_text())
+        assert failed["status"] == "failed" and fragment in failed["error"]
+
+
+class _WritesMarker:
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('pwned')",))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    results = tmp_path_factory.mktemp("trained")
+    done = bench("run", *FAST, "--results", str(results))
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    return results / "runs" / record["artifacts"]["checkpoint"]
+
+
+@pytest.mark.slow
+def test_crafted_state_file_runs_no_code_on_resume(tmp_path):
+    import torch
+
+    killed = run_bench("--plugin", str(TINY_PLUGIN), "--plugin", "bench_stroke_bag",
+                       "--plugin", str(PLUGINS / "lifecycle_logger.py"), "run", *FAST, "--results", str(tmp_path),
+                       env={"PYTHONPATH": f"{ROOT}:{EXAMPLE_DIR}", "BENCH_TEST_DIE_AT_EPOCH": "2"})
+    assert killed.returncode == 17
+    (run_dir,) = run_dirs(tmp_path)
+    state = run_dir / "state" / "train.pt"
+    assert state.is_file() and (run_dir / "in_progress.json").is_file()
+    marker = tmp_path / "marker"
+    torch.save({"model": _WritesMarker(str(marker))}, state)
+    # the file is really dangerous: the old loader (weights_only=False) runs it
+    probe = tmp_path / "probe.pt"
+    probe_marker = tmp_path / "probe_marker"
+    torch.save(_WritesMarker(str(probe_marker)), probe)
+    torch.load(probe, weights_only=False)
+    assert probe_marker.exists()
+    resumed = bench("run", *FAST, "--results", str(tmp_path), "--resume")
+    line = error_line(resumed)
+    assert "train.pt: refused to resume from this state file" in line and "run without --resume" in line
+    assert not marker.exists()
+    assert_failed_cleanly(tmp_path, "refused to resume")
+
+
+def test_non_finite_loss_stops_the_run_without_record_or_checkpoint(tmp_path):
+    done = bench("run", "--data", "tiny", "--encoder", "exploding", "--set", "epochs=2", "--threads", "1",
+                 "--results", str(tmp_path))
+    line = error_line(done)
+    assert "training loss became nan at epoch 1, step 1" in line and "lower recognition.lr" in line
+    assert_failed_cleanly(tmp_path, "training loss became nan")
+
+
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_a_diverging_learning_rate_stops_the_run(nproc, tmp_path):
+    done = bench("run", *FAST, "--set", "task.lr=1e6", "--nproc", str(nproc), "--results", str(tmp_path))
+    line = error_line(done)
+    if nproc > 1:
+        assert "worker rank" in line
+    assert "training loss diverged" in line and "at epoch 2" in line
+    assert_failed_cleanly(tmp_path, "training loss diverged")
+    # a later --resume with the same settings does not pick the failed run up, and a leaderboard reads nothing
+    board = bench("leaderboard", "--results", str(tmp_path), "--format", "json")
+    assert "Traceback" not in board.stderr
+
+
+def test_wrong_logits_shape_fails_on_the_first_batch(tmp_path):
+    done = bench("run", "--data", "tiny", "--encoder", "wrong_logits", "--set", "epochs=3", "--threads", "1",
+                 "--results", str(tmp_path))
+    line = error_line(done)
+    assert ("encoder 'wrong_logits' (plugin 'bad_encoders') returned logits of shape [" in line
+            and ", 5] for a batch of" in line and "4 classes" in line)
+    assert "epoch 1/3:" not in done.stderr  # not a whole epoch first
+    assert_failed_cleanly(tmp_path, "returned logits of shape")
+
+
+def test_sli_encoder_whose_logits_ignore_locations_fails_before_training(tmp_path):
+    done = bench("run", "--task", "sli_recovery", "--data", "tiny", "--encoder", "sli_ignores_locations",
+                 "--set", "recognition.epochs=1", "--set", "steps=2", "--threads", "1", "--results", str(tmp_path))
+    line = error_line(done)
+    assert ("encoder 'sli_ignores_locations' (plugin 'bad_encoders') declares capability 'sli' but its logits "
+            "do not depend on batch.locations") in line
+    assert "running task recognition first" not in done.stderr
+    assert not list((tmp_path / "runs").glob("*.json"))
+
+
+def test_truncated_checkpoint_weights_are_a_one_line_error_naming_the_file(checkpoint, tmp_path):
+    broken = tmp_path / "checkpoint"
+    shutil.copytree(checkpoint, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    done = bench("run", *FAST, "--checkpoint", str(broken), "--results", str(tmp_path / "r"))
+    line = error_line(done)
+    assert f"{weights}: cannot read these weights" in line and "pass another --checkpoint" in line
+    assert not list((tmp_path / "r" / "runs").glob("*.json"))
+
+
+@pytest.mark.slow
+def test_interrupted_run_stays_resumable_and_failed_runs_are_not_resumed(tmp_path):
+    logger = str(PLUGINS / "lifecycle_logger.py")
+    env = {"PYTHONPATH": f"{ROOT}:{EXAMPLE_DIR}"}
+    base = ("--plugin", str(TINY_PLUGIN), "--plugin", "bench_stroke_bag", "--plugin", logger)
+    failed = run_bench(*base, "run", *FAST, "--set", "task.lr=1e6", "--results", str(tmp_path), env=env)
+    assert failed.returncode == 2
+    killed = run_bench(*base, "run", *FAST, "--results", str(tmp_path), env={**env, "BENCH_TEST_DIE_AT_EPOCH": "2"})
+    assert killed.returncode == 17
+    resumed = run_bench(*base, "run", *FAST, "--results", str(tmp_path), "--resume", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch 1 of 2" in resumed.stderr
+    again = run_bench(*base, "run", *FAST, "--set", "task.lr=1e6", "--results", str(tmp_path), "--resume", env=env)
+    assert again.returncode == 2 and "resuming" not in again.stderr  # the failed run is not picked up
+    records = list((tmp_path / "runs").glob("*.json"))
+    assert len(records) == 1
+    board = run_bench(*base, "leaderboard", "--results", str(tmp_path), "--format", "csv", env=env)
+    assert board.returncode == 0 and "Traceback" not in board.stderr and "failed" not in board.stderr
+
+
+def test_unknown_name_names_the_broken_plugin_and_run_warns(checkpoint, tmp_path):
+    broken = str(PLUGINS / "broken_import.py")
+    done = bench("--plugin", broken, "run", "--data", "tiny", "--encoder", "my_encoder", "--results", str(tmp_path))
+    line = error_line(done)
+    assert "unknown encoder 'my_encoder'" in line
+    assert "plugin 'broken_import'" in line and "is broken: failed to import: ModuleNotFoundError" in line
+    ok = bench("--plugin", broken, "run", *FAST, "--checkpoint", str(checkpoint), "--results", str(tmp_path))
+    assert ok.returncode == 0, ok.stderr
+    assert "bench: warning: plugin 'broken_import'" in ok.stderr and "is broken and was not loaded" in ok.stderr
