@@ -29,6 +29,7 @@ from typing import Any
 import pluggy
 
 from benchmark import hookspecs
+from benchmark.config import SECTIONS
 from benchmark.contracts import Dataset, Encoder, Metric, Task
 from benchmark.errors import PluginError, unknown_name
 
@@ -254,6 +255,8 @@ def _validated(obj: Any, kind: str, base: type, plugin: str) -> type:
         raise PluginError(f"plugin {plugin!r} registered {kind} class {_qualname(obj)} with name {name!r}; "
                           f"set a class attribute `name` (letters, digits, '_', '-', '.')")
     if kind == "task":
+        if name in SECTIONS:
+            raise PluginError(f"plugin {plugin!r}: task name {name!r} is reserved (a settings section); rename it")
         bad = [m for m, spec in obj.metrics.items() if not isinstance(spec, Metric)]
         if bad or not obj.metrics:
             raise PluginError(f"plugin {plugin!r}: task {name!r} must declare `metrics` as "

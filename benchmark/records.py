@@ -40,7 +40,8 @@ one JSON object a line, one line per scored sketch, written only through
 
 Version-1 records (no declarations, no config_source) are still read: their metrics get the
 default declaration (label = name, not headline, kind "speed" for units ending in "/s", no
-per-sketch field, no paired test).
+per-sketch field, no paired test; ``declared: false`` in memory, so that a leaderboard takes a
+metric's declaration from the newest record that has one).
 
 Records are written atomically (temporary file, then rename) and validated before writing and when
 read back; :func:`load_records` reports unreadable or foreign files instead of failing.
@@ -120,7 +121,7 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
         unit = str(metric.get("unit") or "")
         defaults = {"description": "", "unit": unit, "label": name, "headline": False,
                     "kind": "speed" if unit.endswith("/s") else "score", "position": position, "field": None,
-                    "aggregation": None, "test": None, "same": []}
+                    "aggregation": None, "test": None, "same": [], "declared": False}
         record["metrics"][name] = {**defaults, **metric}
     record["task"].setdefault("order", 100)
     record["encoder"].setdefault("config_source", "command")

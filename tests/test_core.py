@@ -202,3 +202,27 @@ def test_a_plugin_can_provide_the_classifier_of_sli_runs(tmp_path, monkeypatch):
     assert sli.classifier.task == "recognition"
     (with_checkpoint,) = plan(["sli_recovery"], ["seq_lstm"], "demo", 0, str(tmp_path), [], checkpoint="ckpt")
     assert with_checkpoint.classifier is None
+
+
+def test_a_reused_classifier_must_match_the_settings_that_name_it(tmp_path):
+    """A recognition checkpoint in the results folder is reused by SLI runs, unless the command
+    names recognition settings it was not trained with; resume fingerprints cover the classifier."""
+    from benchmark import plugins
+    from benchmark.run import plan
+    from benchmark.run.execute import find_trained_checkpoint
+
+    first = bench("run", "--task", "recognition", "--encoder", "stroke_bag", "--data", "tiny", "--results",
+                  str(tmp_path), "--set", "epochs=1", "--threads", "1")
+    assert first.returncode == 0, first.stderr
+    (record,) = records_in(tmp_path)
+    found = lambda named: find_trained_checkpoint(str(tmp_path), "recognition", "stroke_bag",  # noqa: E731
+                                                  record["dataset"]["checksum"], record["config"]["encoder"],
+                                                  record["config"]["data"], named)
+    assert found({}) == tmp_path / "runs" / record["artifacts"]["checkpoint"]
+    assert found({"epochs": 1}) is not None and found({"epochs": 40}) is None
+
+    plugins.reset()
+    a = plan(["sli_recovery"], ["seq_lstm"], "demo", 0, str(tmp_path), ["recognition.epochs=10"])[0]
+    b = plan(["sli_recovery"], ["seq_lstm"], "demo", 0, str(tmp_path), ["recognition.epochs=40"])[0]
+    assert a.config == b.config and a.fingerprint != b.fingerprint
+    assert a.classifier_settings == {"epochs": 10}

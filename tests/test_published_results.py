@@ -13,7 +13,7 @@ PUBLISHED = [f for f in collections(ROOT / "results") if (f / "LEADERBOARD.md").
 @pytest.mark.parametrize("folder", PUBLISHED, ids=[f.name for f in PUBLISHED])
 def test_committed_leaderboard_matches_its_records(folder):
     for path, text in expected(folder).items():
-        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run python -m benchmark.publish"
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run python -m benchmark.report.publish"
 
 
 def test_something_is_published():

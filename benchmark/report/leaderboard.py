@@ -251,22 +251,24 @@ def _columns(chosen: pd.DataFrame, by_id: dict, all_metrics: bool, warn) -> list
         tasks[r["task"]["name"]] = (int(r["task"].get("order", 100)), r["task"]["name"])
         for metric, entry in r["metrics"].items():
             present.setdefault(f"{r['task']['name']}.{metric}", []).append(entry)
-    headline_tasks = {k.split(".", 1)[0] for k, entries in present.items() if entries[-1].get("headline")}
-    wanted = [k for k, entries in present.items()
-              if all_metrics or entries[-1].get("headline") or k.split(".", 1)[0] not in headline_tasks]
+    # a metric's declaration: the newest record's that has one (version-1 records have none)
+    declared = {k: ([e for e in entries if e.get("declared", True)] or entries)[-1] for k, entries in present.items()}
+    headline_tasks = {k.split(".", 1)[0] for k, d in declared.items() if d.get("headline")}
+    wanted = [k for k, d in declared.items()
+              if all_metrics or d.get("headline") or k.split(".", 1)[0] not in headline_tasks]
 
     def place(key: str):
         task, metric = key.split(".", 1)
-        last = present[key][-1]
+        last = declared[key]
         return (last.get("kind") == "speed", tasks[task], int(last.get("position", 0)), metric)
 
     wanted.sort(key=place)
-    labels = [str(present[k][-1].get("label") or k.split(".", 1)[1]) for k in wanted]
+    labels = [str(declared[k].get("label") or k.split(".", 1)[1]) for k in wanted]
     columns = []
     for key, label in zip(wanted, labels):
         task, metric = key.split(".", 1)
         entries = present[key]
-        last = entries[-1]
+        last = declared[key]
         directions = {bool(e["higher_is_better"]) for e in entries}
         if len(directions) > 1:
             warn(f"records disagree on whether {key} is higher- or lower-is-better; no arrow shown, not tested")

@@ -184,6 +184,8 @@ def permutation(aggregation: str, a: list[np.ndarray], b: list[np.ndarray], resa
     a, b = [c[keep] for c in a], [c[keep] for c in b]
     f = statistic(aggregation)
     observed = float(f(*a) - f(*b))
+    if not math.isfinite(observed):
+        raise Untestable("the statistic is not finite in one of the runs")
     if all(np.array_equal(x, y) for x, y in zip(a, b)):
         return {"n": int(keep.sum()), "statistic": observed, "p_value": 1.0}
     rng = np.random.default_rng(seed)

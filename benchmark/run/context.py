@@ -87,7 +87,8 @@ class RunContext:
         """A freshly initialised encoder module on this rank's device (seeded by the run seed)."""
         torch.manual_seed(self.seed)
         module = self.encoder_cls.build(len(self.data.categories), dict(self.encoder_config)).to(self.device)
-        self._built_from(dict(self.encoder_config), "command")
+        if self.model_config is None:  # the run's model is the first one built or loaded
+            self._built_from(dict(self.encoder_config), "command")
         return module
 
     def load_encoder(self, folder: str | Path):
@@ -99,7 +100,7 @@ class RunContext:
         if info.get("categories") and info["categories"] != self.data.categories:
             raise BenchError(f"checkpoint {folder} was trained on other categories than dataset "
                              f"{self.data.name!r}; pass a matching --checkpoint")
-        if self.model_config is None:  # a model this run built (and saved) keeps its own source
+        if self.model_config is None:  # the run's model is the first one built or loaded
             self._built_from(dict(info["config"]), f"checkpoint {folder}")
         return module.eval()
 
@@ -176,7 +177,8 @@ class RunContext:
         Each row is one sketch of ``split_name``: ``index`` (its index in the split) plus the
         fields the task's metrics read and whatever else the task wants kept (JSON values;
         non-finite floats become ``null``). The core adds ``key_id`` where the split has them.
-        Schema: :data:`benchmark.records.PER_SKETCH_SCHEMA`."""
+        Schema: :data:`benchmark.records.PER_SKETCH_SCHEMA`. Rows are checked on rank 0 only (they
+        are there only): call it after the task's last collective."""
         if not self.dist.is_main:
             return
         if self.per_sketch_file is not None:

@@ -30,7 +30,9 @@ class RunSpec:
     """One (task, encoder, dataset) run, resolved before any worker starts (picklable).
 
     ``classifier``: for a task that needs a trained classifier and has no ``checkpoint``, the run
-    that trains one when the results folder holds none for this encoder, config and data."""
+    that trains one when the results folder holds none for this encoder, config and data;
+    ``classifier_settings``: the provider settings the command named (``recognition.epochs=40``),
+    which a reused classifier's record must match."""
 
     run_id: str
     task: str
@@ -43,6 +45,7 @@ class RunSpec:
     resume: bool = False
     fingerprint: str = ""
     classifier: RunSpec | None = None
+    classifier_settings: dict[str, Any] | None = None
 
 
 def new_run_id(task: str, encoder: str, data: str) -> str:
@@ -100,18 +103,22 @@ def plan(tasks: list[str], encoders: list[str], data: str, seed: int, results: s
                     provider_cfg = routed.config(provider.name, provider.defaults, encoder_cls.defaults,
                                                  data_defaults, in_command=False)
                     check_config(manager, provider, encoder_cls, dataset_cls, provider_cfg)
-                    classifier = _spec(provider, encoder, data, provider_cfg, seed, results, None, resume)
-            specs.append(_spec(task_cls, encoder, data, cfg, seed, results, checkpoint, resume, classifier))
+                    classifier = _spec(provider, encoder_cls, data, provider_cfg, seed, results, None, resume)
+            specs.append(_spec(task_cls, encoder_cls, data, cfg, seed, results, checkpoint, resume, classifier,
+                               routed.named.get(classifier.task, {}) if classifier else None))
     return specs
 
 
-def _spec(task_cls, encoder: str, data: str, cfg: dict, seed: int, results: str, checkpoint: str | None,
-          resume: bool, classifier: RunSpec | None = None) -> RunSpec:
-    fingerprint = hashlib.sha256(json.dumps([task_cls.name, task_cls.version, encoder, data, cfg, seed, checkpoint],
-                                            sort_keys=True, default=str).encode()).hexdigest()
-    run_id = (_resumable(results, fingerprint) if resume else None) or new_run_id(task_cls.name, encoder, data)
-    return RunSpec(run_id, task_cls.name, encoder, data, cfg, seed, results, checkpoint, resume, fingerprint,
-                   classifier)
+def _spec(task_cls, encoder_cls, data: str, cfg: dict, seed: int, results: str, checkpoint: str | None,
+          resume: bool, classifier: RunSpec | None = None, classifier_settings: dict | None = None) -> RunSpec:
+    """A spec whose fingerprint (what ``--resume`` matches) covers everything that shapes the run,
+    the classifier it would train included."""
+    fingerprint = hashlib.sha256(json.dumps(
+        [task_cls.name, task_cls.version, encoder_cls.name, encoder_cls.version, data, cfg, seed, checkpoint,
+         classifier.fingerprint if classifier else None], sort_keys=True, default=str).encode()).hexdigest()
+    run_id = (_resumable(results, fingerprint) if resume else None) or new_run_id(task_cls.name, encoder_cls.name, data)
+    return RunSpec(run_id, task_cls.name, encoder_cls.name, data, cfg, seed, results, checkpoint, resume, fingerprint,
+                   classifier, classifier_settings)
 
 
 def _check_capabilities(task_cls, encoder_cls) -> None:
