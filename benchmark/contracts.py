@@ -96,6 +96,13 @@ TESTS = ("mcnemar", "permutation")
 KINDS = ("score", "speed")
 
 
+def field_names(field: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """A metric's ``field`` as a tuple of per-sketch field names (empty for a run-level metric)."""
+    if field is None:
+        return ()
+    return (field,) if isinstance(field, str) else tuple(field)
+
+
 @dataclass(frozen=True)
 class Metric:
     """What a task reports under one metric name: declared once, copied into every run record.
@@ -142,9 +149,7 @@ class Metric:
     @property
     def fields(self) -> tuple[str, ...]:
         """The per-sketch fields the metric reads (empty for a run-level metric)."""
-        if self.field is None:
-            return ()
-        return (self.field,) if isinstance(self.field, str) else tuple(self.field)
+        return field_names(self.field)
 
     def problems(self) -> list[str]:
         """What is wrong with this declaration (empty when it is usable)."""

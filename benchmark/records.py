@@ -28,7 +28,7 @@ Schema version 2 (``results/runs/<run_id>.json``)::
     host            {hostname, platform, machine, cpu_count, torch_threads, device}
     notes           [str]: caveats a reader must see (e.g. "synthetic data")
 
-Per-sketch rows (artifact ``per_sketch``, ``<run_id>/per_sketch.jsonl``; :data:`PER_SKETCH_SCHEMA`):
+Per-sketch rows (artifact ``per_sketch``, ``<run_id>/per_sketch.jsonl``):
 one JSON object a line, one line per scored sketch, written only through
 ``RunContext.write_per_sketch``::
 
@@ -62,9 +62,8 @@ SCHEMA_VERSION = 2
 READABLE = (1, 2)
 #: The per-sketch artifact's file name inside a run's folder (see the module docstring).
 PER_SKETCH = "per_sketch.jsonl"
-PER_SKETCH_SCHEMA = {"index": "int, the sketch's index in the scored split",
-                     "key_id": "str or null, the drawing's key where the data has one",
-                     "<field>": "each per-sketch field the task's metrics declare, and any other it keeps"}
+#: The artifact label of the per-sketch rows in a record's ``artifacts``.
+PER_SKETCH_ARTIFACT = "per_sketch"
 DECLARATION = ("higher_is_better", "description", "unit", "label", "headline", "kind", "position", "field",
                "aggregation", "test", "same")
 

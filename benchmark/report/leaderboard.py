@@ -41,6 +41,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.config import DATA_DEFAULTS
+from benchmark.contracts import field_names
 from benchmark.errors import BenchError
 from benchmark.records import load_records
 from benchmark.report.significance import close_calls
@@ -71,9 +72,7 @@ class ColumnInfo:
     @property
     def fields(self) -> tuple[str, ...]:
         """The per-sketch fields the metric is computed from (empty for a run-level metric)."""
-        if self.field is None:
-            return ()
-        return (self.field,) if isinstance(self.field, str) else tuple(self.field)
+        return field_names(self.field)
 
 
 @dataclass

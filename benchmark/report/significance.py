@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.contracts import field_names
 from benchmark.metrics import columns, finite_rows, statistic
+from benchmark.records import PER_SKETCH_ARTIFACT
 
 ALPHA = 0.05
 PERMUTATIONS = 10_000
@@ -130,9 +132,9 @@ def compare(ra: dict[str, Any], rb: dict[str, Any], col, dataset: str, upper: st
 
 def outcomes(record: dict[str, Any], col) -> dict[tuple[int, str | None], tuple[dict, tuple]]:
     """``{(index, key_id): (row, values of the column's same fields)}`` from a run's per-sketch file."""
-    rel = record["artifacts"].get("per_sketch")
+    rel = record["artifacts"].get(PER_SKETCH_ARTIFACT)
     if not rel:
-        raise Untestable(f"run {record['run_id']} has no 'per_sketch' artifact")
+        raise Untestable(f"run {record['run_id']} has no {PER_SKETCH_ARTIFACT!r} artifact")
     base = Path(record["_path"]).parent.resolve()
     path = (base / rel).resolve()
     if not path.is_relative_to(base):

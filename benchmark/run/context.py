@@ -177,7 +177,7 @@ class RunContext:
         Each row is one sketch of ``split_name``: ``index`` (its index in the split) plus the
         fields the task's metrics read and whatever else the task wants kept (JSON values;
         non-finite floats become ``null``). The core adds ``key_id`` where the split has them.
-        Schema: :data:`benchmark.records.PER_SKETCH_SCHEMA`. Rows are checked on rank 0 only (they
+        Schema: the per-sketch rows in :mod:`benchmark.records`. Rows are checked on rank 0 only (they
         are there only): call it after the task's last collective."""
         if not self.dist.is_main:
             return

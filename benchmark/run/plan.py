@@ -90,19 +90,19 @@ def plan(tasks: list[str], encoders: list[str], data: str, seed: int, results: s
                               {t: c.defaults for t, c in task_classes.items()},
                               {t: c.defaults for t, c in manager.tasks.items()},
                               {e: c.defaults for e, c in encoder_classes.items()}, data_defaults)
-    specs = []
+    specs, built = [], set()
     for encoder, encoder_cls in encoder_classes.items():
         for task, task_cls in task_classes.items():
             _check_capabilities(task_cls, encoder_cls)
             cfg = routed.config(task, task_cls.defaults, encoder_cls.defaults, data_defaults)
-            check_config(manager, task_cls, encoder_cls, dataset_cls, cfg)
+            check_config(manager, task_cls, encoder_cls, dataset_cls, cfg, built)
             classifier = None
             if task_cls.requires_trained and checkpoint is None:
                 provider = manager.classifier_provider(encoder, data)
                 if provider.name not in task_classes:
                     provider_cfg = routed.config(provider.name, provider.defaults, encoder_cls.defaults,
                                                  data_defaults, in_command=False)
-                    check_config(manager, provider, encoder_cls, dataset_cls, provider_cfg)
+                    check_config(manager, provider, encoder_cls, dataset_cls, provider_cfg, built)
                     classifier = _spec(provider, encoder_cls, data, provider_cfg, seed, results, None, resume)
             specs.append(_spec(task_cls, encoder_cls, data, cfg, seed, results, checkpoint, resume, classifier,
                                routed.named.get(classifier.task, {}) if classifier else None))
@@ -130,14 +130,20 @@ def _check_capabilities(task_cls, encoder_cls) -> None:
             f"`bench list encoders` shows capabilities")
 
 
-def check_config(manager: Manager, task_cls, encoder_cls, dataset_cls, cfg: dict[str, dict[str, Any]]) -> None:
+def check_config(manager: Manager, task_cls, encoder_cls, dataset_cls, cfg: dict[str, dict[str, Any]],
+                 checked: set[str] | None = None) -> None:
     """Every section's checker (task, encoder, dataset) on a resolved config, then one build of the
     encoder on the meta device (its own checks; no memory, no weights). A checker that raises
-    anything but :class:`BenchError` is still a one-line error naming its plugin."""
+    anything but :class:`BenchError` is still a one-line error naming its plugin. ``checked``
+    remembers the encoder configs already built, so each is built once per command."""
     for kind, cls, section in (("task", task_cls, "task"), ("encoder", encoder_cls, "encoder"),
                                ("dataset", dataset_cls, "data")):
         _checked(manager, kind, cls, lambda c=cls, s=section: c.check_config(cfg[s]))
-    _checked(manager, "encoder", encoder_cls, lambda: count_parameters(encoder_cls, 2, cfg["encoder"]))
+    key = json.dumps([encoder_cls.name, cfg["encoder"]], sort_keys=True, default=str)
+    if checked is None or key not in checked:
+        _checked(manager, "encoder", encoder_cls, lambda: count_parameters(encoder_cls, 2, cfg["encoder"]))
+        if checked is not None:
+            checked.add(key)
 
 
 def _checked(manager: Manager, kind: str, cls, check) -> None:

@@ -19,7 +19,7 @@ from benchmark import __version__, distributed
 from benchmark.contracts import MetricValue, TaskResult
 from benchmark.errors import BenchError
 from benchmark.plugins import Manager
-from benchmark.records import SCHEMA_VERSION
+from benchmark.records import PER_SKETCH_ARTIFACT, SCHEMA_VERSION
 from benchmark.run.context import RunContext
 from benchmark.run.plan import count_parameters
 
@@ -48,7 +48,7 @@ def build_record(ctx: RunContext, result: TaskResult, created: str, timings: dic
     run_prefix = f"{spec.run_id}/"
     artifacts = dict(result.artifacts)
     if ctx.per_sketch_file:
-        artifacts["per_sketch"] = ctx.per_sketch_file
+        artifacts[PER_SKETCH_ARTIFACT] = ctx.per_sketch_file
     artifacts = {k: v if v.startswith(run_prefix) else run_prefix + v for k, v in artifacts.items()}
     return {
         "schema_version": SCHEMA_VERSION,
