@@ -52,6 +52,23 @@ def save_checkpoint(folder: str | Path, encoder_name: str, encoder_version: str,
     return folder
 
 
+def is_checkpoint(source: str | Path) -> bool:
+    """Whether ``source`` is meant as a folder of this module: a folder whose ``config.json`` is
+    not a JSON object without ``format`` (a HuggingFace-layout folder, say), or that has
+    ``model.safetensors`` and no ``config.json``. Anything else is for ``Encoder.load_external``."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return False
+    path = folder / CONFIG
+    if not path.is_file():
+        return (folder / WEIGHTS).is_file()
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return True  # read_checkpoint_config names the problem
+    return not isinstance(info, dict) or "format" in info
+
+
 def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
     """The ``config.json`` of a checkpoint folder, with a clear error when it is not one."""
     folder = Path(folder)

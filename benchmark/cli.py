@@ -41,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "task's behalf), task.key=value for every task of the command that has the key, "
                          "encoder.key=value, data.key=value (e.g. data.max_strokes=64); a bare key where only one "
                          "of task, encoder, data has it")
-    rn.add_argument("--checkpoint", help="trained encoder checkpoint folder (else found in the run records)")
+    rn.add_argument("--checkpoint", metavar="SOURCE",
+                    help="trained classifier: a checkpoint folder of sketchxai-bench, or a published checkpoint the "
+                         "encoder loads (stroke_vit_*: a .safetensors/.bin file, a hub-layout folder with "
+                         "config.json + pytorch_model.bin, a hub id such as WinKawaks/SketchXAI-Base-QuickDraw30); "
+                         "default: found in the run records, else trained first")
     rn.add_argument("--resume", action="store_true", help="resume the newest unfinished run with the same config")
     rn.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     rn.add_argument("--threads", type=int, help="torch threads per process")

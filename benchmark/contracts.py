@@ -78,6 +78,20 @@ class Encoder(_Registered):
             check_like(f"encoder.{key}", full[key], default)
 
     @classmethod
+    def load_external(cls, source: str, num_classes: int) -> tuple["EncoderModule", dict[str, Any]] | None:
+        """Load a checkpoint that sketchxai-bench did not write, named by ``--checkpoint SOURCE``
+        (e.g. the published weights of the model this encoder re-implements: a weights file, a
+        folder, or a hub id). Asked only when ``SOURCE`` is not a :mod:`benchmark.checkpoints` folder.
+
+        Return ``(module, config)``: the module (``num_classes`` outputs, any device) holding the
+        weights, and the full encoder config it was built with (the run records it as
+        ``config.encoder``, with ``encoder.config_source`` ``"external checkpoint SOURCE"``); or
+        ``None`` when ``SOURCE`` is nothing this encoder loads. A source it recognises but cannot
+        read (missing, unreachable hub, wrong sizes) is a one-line :class:`BenchError`. Default:
+        ``None`` (only sketchxai-bench checkpoints)."""
+        return None
+
+    @classmethod
     def full_config(cls, config: dict[str, Any]) -> dict[str, Any]:
         """``defaults`` updated with ``config``; a key not in ``defaults`` is a one-line error
         with the close names (for :meth:`build` implementations)."""

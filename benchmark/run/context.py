@@ -93,9 +93,21 @@ class RunContext:
 
     def load_encoder(self, folder: str | Path):
         """The encoder module stored in a checkpoint folder, on this rank's device, in eval mode;
-        the record then shows the checkpoint's encoder config, not the command's."""
-        from benchmark.checkpoints import load_checkpoint
+        the record then shows the checkpoint's encoder config, not the command's. A source that is
+        no :mod:`benchmark.checkpoints` folder (a published checkpoint: file, folder or hub id)
+        goes to the encoder's ``load_external``."""
+        from benchmark.checkpoints import CONFIG, WEIGHTS, is_checkpoint, load_checkpoint
 
+        if not is_checkpoint(folder):
+            loaded = self.encoder_cls.load_external(str(folder), len(self.data.categories))
+            if loaded is None:
+                raise BenchError(f"--checkpoint {folder}: not a checkpoint folder (expected {CONFIG} and {WEIGHTS} "
+                                 f"written by sketchxai-bench in it), and encoder {self.encoder_cls.name!r} loads no "
+                                 f"other kind of checkpoint")
+            module, config = loaded
+            if self.model_config is None:
+                self._built_from(dict(config), f"external checkpoint {folder}")
+            return module.to(self.device).eval()
         module, info = load_checkpoint(folder, self.encoder_cls, map_location=self.device)
         if info.get("categories") and info["categories"] != self.data.categories:
             raise BenchError(f"checkpoint {folder} was trained on other categories than dataset "

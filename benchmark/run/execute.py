@@ -92,9 +92,11 @@ def _checkpoint_for(ctx: RunContext, task_cls, opened: dict[str, SketchData]) ->
     checkpoint of the provider task in the results folder, training one first where there is none."""
     spec = ctx.spec
     if spec.checkpoint:
-        path = Path(spec.checkpoint)
-        if not path.is_dir():
-            raise BenchError(f"--checkpoint {path}: no such folder")
+        path = Path(spec.checkpoint).expanduser()
+        hub_like = spec.checkpoint.count("/") == 1 and not spec.checkpoint.startswith((".", "/", "~"))
+        if not path.exists() and not hub_like:
+            raise BenchError(f"--checkpoint {spec.checkpoint}: no such file or folder (nor a hub id of the form "
+                             f"'owner/name')")
         return path
     if not task_cls.requires_trained:
         return None

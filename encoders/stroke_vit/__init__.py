@@ -27,7 +27,8 @@ class StrokeViTEncoder(Encoder):
     - tokens only for the strokes in the batch and an attention mask over padded strokes (the
       reference always uses 196 tokens and attends to the padded ones, so its logits depend on
       padding); any batch size. ``reference_compat=True`` restores the reference's numerics;
-    - the head has ``num_classes`` outputs (the reference always builds 345);
+    - the head has ``num_classes`` outputs, as the reference's ``Linear(H, n_classes)`` (the
+      dataset's class count: 30 for the published QuickDraw30 models, 345 for the QuickDraw345 ones);
     - weights start from scratch unless ``backbone`` names a HuggingFace ViT (hub id or local
       folder); the reference always started from ``google/vit-base-patch16-224`` (Base) or
       ``WinKawaks/vit-tiny-patch16-224`` (Tiny), which needs the hub or a local copy.
@@ -58,6 +59,19 @@ class StrokeViTEncoder(Encoder):
             check_number(f"encoder.{key}", config.get(key, cls.defaults[key]), whole=True, least=1)
         for key in ("dropout", "attention_dropout"):
             check_number(f"encoder.{key}", config.get(key, cls.defaults[key]), least=0, below=1)
+
+    @classmethod
+    def load_external(cls, source: str, num_classes: int):
+        """A checkpoint of the published SketchXAI code (:mod:`encoders.stroke_vit.reference`): a
+        ``.safetensors``/``.bin`` file, a folder in the hub layout (``config.json`` +
+        ``pytorch_model.bin`` or ``model.safetensors``) or a hub id such as
+        ``WinKawaks/SketchXAI-Base-QuickDraw30``. Built with the checkpoint's sizes and
+        ``reference_compat=True`` (the numerics the weights were trained with)."""
+        from encoders.stroke_vit.reference import from_reference
+
+        ablation = {k: cls.defaults[k] for k in ("use_location", "use_order")}  # an ablation refuses these weights
+        module = from_reference(source, num_classes=num_classes, config=ablation)
+        return module, {k: module.encoder_config[k] for k in cls.defaults}
 
     @classmethod
     def build(cls, num_classes: int, config: dict[str, Any]):

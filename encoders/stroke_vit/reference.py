@@ -20,9 +20,10 @@ reference key                                               StrokeViT key
 
 Unused by the reference's forward, hence ignored: ``vit.embeddings.mask_token``,
 ``vit.embeddings.position_embeddings``, ``vit.embeddings.patch_embeddings.*``, ``vit.pooler.*`` and
-``classifier.*`` (the image-classification head of the parent class, 2 labels). The reference's head
-``vit.fc`` always has 345 rows, even when trained on fewer classes; loading into a model with
-``num_classes`` < 345 keeps the first ``num_classes`` rows (its labels are ``0..num_classes-1``).
+``classifier.*`` (the image-classification head of the parent class, 2 labels). The reference builds
+its head ``vit.fc`` with its ``num_classes`` setting, the dataset's class count (30 rows for
+``WinKawaks/SketchXAI-Base-QuickDraw30``, 345 for the QuickDraw345 models); loading into a model with
+fewer classes than the head has rows keeps the first ``num_classes`` rows (labels ``0..num_classes-1``).
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def from_reference(source: str | Path, num_classes: int | None = None,
 
     Sizes are inferred from the checkpoint; ``reference_compat`` defaults to True (the numerics the
     weights were trained with); ``config`` overrides keys. ``num_classes`` defaults to the rows of
-    the reference head (345). The full encoder config is kept as ``module.encoder_config`` (for
+    the reference head (its training data's class count). The full encoder config is kept as ``module.encoder_config`` (for
     :func:`benchmark.checkpoints.save_checkpoint` under ``stroke_vit_tiny`` / ``stroke_vit_base``).
     """
     from encoders.stroke_vit import StrokeViTEncoder
