@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--resume", action="store_true", help="resume the newest unfinished run with the same config")
     rn.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     rn.add_argument("--threads", type=int, help="torch threads per process")
+    rn.add_argument("--report", metavar="DIR",
+                    help="then write the HTML report of the results folder to DIR and print the leaderboard "
+                         "(bench run with no --task, --encoder or --data: RESULTS/report)")
+    rn.add_argument("--tensorboard", metavar="DIR",
+                    help="write TensorBoard event files of every run to DIR/<run id>/ (needs the [tensorboard] "
+                         "extra; same as BENCH_TENSORBOARD=DIR)")
     rn.set_defaults(func=cmd_run)
 
     for module in ("benchmark.data.cli", "benchmark.report.cli", "benchmark.perf"):
@@ -127,12 +133,20 @@ def cmd_run(args) -> int:
     defaults = get_manager().run_defaults()
     tasks, encoders, data = (args.task or defaults.get("tasks"), args.encoder or defaults.get("encoders"),
                              args.data or defaults.get("data"))
+    overrides, report = list(args.overrides), args.report
+    benchmark = defaults.get("benchmark")
+    if benchmark and not (args.task or args.encoder or args.data):  # `bench run` alone: the whole benchmark
+        tasks = benchmark.get("tasks") or tasks
+        overrides = [*benchmark.get("set", []), *overrides]
+        report = report or os.path.join(args.results, "report")
     if not (tasks and encoders and data):
         raise BenchError("no default tasks, encoders or data (no plugin implements bench_run_defaults): name them "
                          "with --task, --encoder and --data")
     if args.nproc < 1:
         raise BenchError("--nproc must be at least 1")
-    specs = run.plan(list(tasks), list(encoders), data, args.seed, args.results, args.overrides, args.checkpoint,
+    if args.tensorboard:
+        os.environ["BENCH_TENSORBOARD"] = os.path.abspath(args.tensorboard)  # worker processes inherit it
+    specs = run.plan(list(tasks), list(encoders), data, args.seed, args.results, overrides, args.checkpoint,
                      args.resume)
     records = run.run(specs, nproc=args.nproc, plugin_files=tuple(args.plugin), device=args.device,
                       threads=args.threads)
@@ -140,7 +154,27 @@ def cmd_run(args) -> int:
         metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in record["metrics"].items())
         print(f"{record['run_id']}: {metrics}")
         print(f"  record: {os.path.join(args.results, 'runs', record['run_id'] + '.json')}")
+    if report:
+        _report(args.results, report)
     return 0
+
+
+def _report(results: str, out: str) -> None:
+    """The HTML report of ``results`` into ``out``; its path and the terminal leaderboard on stdout."""
+    from benchmark.report import leaderboard, render
+    from benchmark.report.cli import warn
+    from benchmark.report.html import write_report
+
+    board = leaderboard.build(results, warn=warn)
+    index = write_report(board, out, warn=warn)
+    print()
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        render.table(board, console=Console(highlight=False))
+    else:
+        sys.stdout.write(render.render(board, "table"))
+    print(f"\nreport: {index}")
 
 
 def _fmt(metric: dict) -> str:

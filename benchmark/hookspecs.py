@@ -97,8 +97,14 @@ def bench_classifier_provider(encoder, dataset):
 def bench_run_defaults():
     """What ``bench run`` runs when the command names no task, encoder or data.
 
-    :return: ``{"tasks": [str], "encoders": [str], "data": str}`` (any key may be missing), or
-        ``None`` to let the next implementation answer. The built-in tasks plugin provides it.
+    :return: ``{"tasks": [str], "encoders": [str], "data": str, "benchmark": {"tasks": [str],
+        "set": [str]}}`` (any key may be missing), or ``None`` to let the next implementation
+        answer. ``tasks``, ``encoders`` and ``data`` fill in what a command leaves out.
+        ``benchmark`` is the whole benchmark that ``bench run`` with none of ``--task``,
+        ``--encoder``, ``--data`` runs on the default encoders and data: its ``tasks`` (in place
+        of ``tasks``) with its ``set`` settings (``KEY=VALUE`` as ``--set``, applied before the
+        command's own), after which the command writes the HTML report of the results folder and
+        prints the leaderboard. The built-in tasks plugin provides it.
     """
 
 

@@ -1,7 +1,9 @@
 """Pictures of stroke location inversion: static and animated SVG per sketch, an HTML gallery.
 
 Coordinates are the sketches' normalised units (y down, as QuickDraw) scaled by 1000 and rounded
-to integers, so paths are short and exact. Strokes are coloured by drawing order (first blue, last
+to integers, so paths are short and exact. Every picture shows the same square (:data:`VIEW`, the
+canvas and a margin), so drawings keep their size; a stroke reaching beyond it is cut off and
+marked by a triangle on the edge pointing toward it. Strokes are coloured by drawing order (first blue, last
 red) and their start points drawn as dots. The animation moves every stroke along the recorded
 optimisation steps with SMIL ``<animate>`` on the path data (browsers play it inside ``<img>``).
 All text (titles, category names, anything a plugin provides) is escaped.
@@ -66,18 +68,44 @@ def _path(shape: np.ndarray, start: np.ndarray) -> str:
     return d + " ".join(f"{dx} {dy}" for dx, dy in steps)
 
 
-def view_box(shapes: list[np.ndarray], location_sets: list[np.ndarray], margin: float = 0.08) -> tuple[int, ...]:
-    """``(x, y, width, height)`` (scaled units) covering the canvas ``[-1, 1]^2`` and every drawing."""
-    lo, hi = np.array([-1.0, -1.0]), np.array([1.0, 1.0])
-    for locations in location_sets:
-        for shape, loc in zip(shapes, locations):
-            pts = np.asarray(shape) + loc
-            lo, hi = np.minimum(lo, pts.min(0)), np.maximum(hi, pts.max(0))
-    lo, hi = lo - margin, hi + margin
-    side = float((hi - lo).max())
-    centre = (lo + hi) / 2
-    x, y = _ints(centre - side / 2)
-    return int(x), int(y), int(round(side * SCALE)), int(round(side * SCALE))
+#: Half the side of what every picture shows (normalised units): the canvas ``[-1, 1]^2`` and a margin,
+#: the same for every panel, so drawings keep their size; strokes beyond it are cut off and marked.
+VIEW_HALF = 1.1
+#: ``(x, y, width, height)`` of every picture, in scaled units.
+VIEW = (-round(VIEW_HALF * SCALE), -round(VIEW_HALF * SCALE), round(2 * VIEW_HALF * SCALE),
+        round(2 * VIEW_HALF * SCALE))
+
+
+def off_canvas(shapes: list[np.ndarray], locations: np.ndarray) -> list[int]:
+    """Indices of the strokes with a point outside the picture's view."""
+    return [s for s, (shape, loc) in enumerate(zip(shapes, locations))
+            if np.abs(np.asarray(shape) + loc).max(initial=0) > VIEW_HALF]
+
+
+def _off_canvas_marks(shapes: list[np.ndarray], locations: np.ndarray, colours: list[str], view) -> list[str]:
+    """For each stroke reaching beyond the view, a triangle in its colour on the view's edge, pointing
+    toward the stroke's point furthest out, and a count in the corner."""
+    away = off_canvas(shapes, locations)
+    if not away:
+        return []
+    x, y, w, h = view
+    size = w // 40
+    edge = VIEW_HALF * SCALE - size
+    out = []
+    for s in away:
+        points = (np.asarray(shapes[s], dtype=np.float64) + locations[s]) * SCALE
+        far = points[np.abs(points).max(1).argmax()]  # the stroke's point furthest out
+        direction = far / np.abs(far).max()
+        tip = direction * edge
+        ux, uy = direction / max(np.hypot(*direction), 1e-9)
+        base = tip - 1.8 * size * np.array([ux, uy])
+        left, right = base + size * np.array([-uy, ux]), base - size * np.array([-uy, ux])
+        out.append(f'<path d="M{tip[0]:.0f} {tip[1]:.0f}L{left[0]:.0f} {left[1]:.0f}L{right[0]:.0f} {right[1]:.0f}Z" '
+                   f'fill="{colours[s]}" stroke="#000000" stroke-width="{max(w // 600, 1)}"/>')
+    words = f"{len(away)} stroke{'s' if len(away) > 1 else ''} off canvas"
+    out.append(f'<text x="{x + w // 40}" y="{y + h // 12}" font-size="{w // 16}" font-family="sans-serif" '
+               f'fill="#b00000" stroke="none">{words}</text>')
+    return out
 
 
 def _header(view: tuple[int, ...], title: str) -> list[str]:
@@ -91,17 +119,75 @@ def _header(view: tuple[int, ...], title: str) -> list[str]:
             f'<g fill="none" stroke-width="{max(w // 110, 1)}" stroke-linecap="round" stroke-linejoin="round">']
 
 
-def sketch_svg(shapes: list[np.ndarray], locations: np.ndarray, view: tuple[int, ...], title: str) -> str:
-    """A static SVG of the strokes ``shapes`` started at ``locations``."""
+def _strokes(shapes: list[np.ndarray], locations: np.ndarray, view: tuple[int, ...]) -> list[str]:
+    """Paths, start dots and off-canvas marks of the strokes ``shapes`` started at ``locations``."""
     colours = stroke_colours(len(shapes))
     dot = max(view[2] // 90, 1)
-    lines = _header(view, title)
-    for shape, loc, colour in zip(shapes, locations, colours):
-        lines.append(f'<path d="{_path(shape, loc)}" stroke="{colour}"/>')
-    for loc, colour in zip(_ints(locations), colours):
-        lines.append(f'<circle cx="{loc[0]}" cy="{loc[1]}" r="{dot}" fill="{colour}" stroke="none"/>')
-    lines += ["</g>", "</svg>"]
+    lines = [f'<path d="{_path(shape, loc)}" stroke="{colour}"/>' for shape, loc, colour in zip(shapes, locations, colours)]
+    lines += [f'<circle cx="{loc[0]}" cy="{loc[1]}" r="{dot}" fill="{colour}" stroke="none"/>'
+              for loc, colour in zip(_ints(locations), colours)]
+    return lines + _off_canvas_marks(shapes, locations, colours, view)
+
+
+def sketch_svg(shapes: list[np.ndarray], locations: np.ndarray, view: tuple[int, ...], title: str) -> str:
+    """A static SVG of the strokes ``shapes`` started at ``locations``."""
+    lines = _header(view, title) + _strokes(shapes, locations, view) + ["</g>", "</svg>"]
     return "\n".join(lines) + "\n"
+
+
+#: A thumbnail strip: panels of this many pixels, at most this many sketches.
+THUMB_PX, THUMB_SKETCHES = 100, 3
+
+
+def thumbnail_strip(pictures: list[SketchPicture], show_start: bool, title: str) -> str:
+    """One small SVG (``<= 720 x 120`` px) of the first :data:`THUMB_SKETCHES` pictures: each as its
+    start (recovery) or original (transfer) layout, an arrow, and its result, on the fixed canvas,
+    captioned with the picture's title."""
+    pictures = pictures[:THUMB_SKETCHES]
+    gap, arrow, caption = 14, 18, 18
+    pair = 2 * THUMB_PX + arrow
+    width = max(len(pictures) * pair + (len(pictures) - 1) * gap, 1)
+    height = THUMB_PX + caption
+    x0, y0, w, h = VIEW
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+             f"<title>{html.escape(title)}</title>", f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
+    for i, picture in enumerate(pictures):
+        left = i * (pair + gap)
+        traj = np.asarray(picture.trajectory, dtype=np.float64)
+        before = traj[0] if show_start else np.asarray(picture.original, dtype=np.float64)
+        for j, locations in enumerate((before, traj[-1])):
+            px = left + j * (THUMB_PX + arrow)
+            parts.append(f'<svg x="{px}" y="0" width="{THUMB_PX}" height="{THUMB_PX}" viewBox="{x0} {y0} {w} {h}">'
+                         f'<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="#ffffff" stroke="#cccccc" '
+                         f'stroke-width="{w // 100}"/><g fill="none" stroke-width="{max(w // 80, 1)}" '
+                         f'stroke-linecap="round" stroke-linejoin="round">')
+            parts += _strokes(picture.shapes, locations, VIEW)
+            parts.append("</g></svg>")
+        ax = left + THUMB_PX + 3
+        parts.append(f'<path d="M{ax} {THUMB_PX // 2}h{arrow - 6}m-5 -4l5 4l-5 4" fill="none" stroke="#666666" '
+                     f'stroke-width="1.5"/>')
+        parts.append(f'<text x="{left + pair / 2:.0f}" y="{THUMB_PX + 13}" font-size="11" font-family="sans-serif" '
+                     f'text-anchor="middle" fill="#333333">{html.escape(_short(picture.title, 40))}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _short(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def target_probability_curve(p_target: np.ndarray, seed: int, title: str, y_label: str) -> dict:
+    """The record curve ``sli_target_probability``: the mean over sketches of the target-class
+    probability at every step (``p_target``: ``(sketches, steps + 1)``) with a seeded 95%
+    bootstrap interval of the mean (:func:`benchmark.stats.mean`)."""
+    from benchmark.stats import mean
+
+    p_target = np.asarray(p_target, dtype=np.float64).reshape(len(p_target), -1)
+    values = [mean(p_target[:, step], seed=seed, resamples=1000) for step in range(p_target.shape[1])]
+    return {"x": [float(step) for step in range(p_target.shape[1])], "y": [v.value for v in values],
+            "lo": [v.value if v.ci_low is None else v.ci_low for v in values],
+            "hi": [v.value if v.ci_high is None else v.ci_high for v in values],
+            "x_label": "SLI step", "y_label": y_label, "title": title}
 
 
 def animation_svg(shapes: list[np.ndarray], frames: np.ndarray, view: tuple[int, ...], title: str) -> str:
@@ -160,7 +246,7 @@ def _frame_subset(num: int, wanted: int) -> np.ndarray:
 def write_pictures(folder: Path, picture: SketchPicture, show_start: bool, animation_frames: int) -> dict[str, str]:
     """Write one sketch's SVGs into ``folder``; returns ``{view: file name}``."""
     traj = np.asarray(picture.trajectory, dtype=np.float64)
-    view = view_box(picture.shapes, [picture.original, *traj])
+    view = VIEW
     stem = f"{picture.index:07d}"
     files = {"original": (f"{stem}-original.svg", sketch_svg(picture.shapes, picture.original, view,
                                                               f"{picture.title}: original"))}

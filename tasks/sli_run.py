@@ -20,11 +20,15 @@ import torch
 from benchmark.contracts import TaskResult
 from benchmark.errors import BenchError, unknown_name
 from benchmark.progress import bar
+from benchmark.records import atomic_write_text
 from tasks import sli_metrics as sm
 from tasks.inversion import Inversion, Protocol, freeze, invert_many, random_other_classes, start_locations
-from tasks.sli_pictures import SketchPicture, write_gallery
+from tasks.sli_pictures import SketchPicture, target_probability_curve, thumbnail_strip, write_gallery
 
 GALLERY = "gallery"
+#: The report's thumbnail strip of the run (a few pictured sketches, before and after) and the per-step
+#: target probability column behind the record curve ``sli_target_probability``.
+THUMBNAILS, _CURVE = "thumbnails.svg", "p_target_curve"
 #: Sub-streams of the run seed (start locations and targets use theirs inside tasks.inversion).
 _SAMPLE_STREAM, _PICTURE_STREAM = 3, 4
 #: Per-sketch columns gathered from every rank (the rows of ``per_sketch.jsonl``).
@@ -156,7 +160,8 @@ def _invert_batch(ctx, plan: _Plan, model, batch, transfer: bool) -> tuple[dict[
     columns = {"index": index, "label": labels, "target": targets, "num_strokes": batch.num_strokes.cpu().numpy(),
                "pred_before": inv.probs_before.argmax(1).numpy(), "pred_after": inv.probs_after.argmax(1).numpy(),
                "p_target_before": inv.probs_before[rows, targets].numpy(),
-               "p_target_after": inv.probs_after[rows, targets].numpy(), "steps_taken": inv.steps_taken.numpy()}
+               "p_target_after": inv.probs_after[rows, targets].numpy(), "steps_taken": inv.steps_taken.numpy(),
+               _CURVE: inv.p_target.numpy()}
     columns.update(_transfer_rows(shapes, true, inv, labels) if transfer else
                    _recovery_rows(shapes, true, start.cpu().numpy().astype(np.float64), inv))
     pictures = []
@@ -172,7 +177,7 @@ def _run(ctx, transfer: bool) -> TaskResult:
     cfg = ctx.task_config
     plan = _plan(ctx, transfer)
     model = freeze(ctx.load_encoder(ctx.checkpoint))
-    columns: dict[str, list] = {k: [] for k in (*_COMMON_COLUMNS, *(_TRANSFER if transfer else _RECOVERY))}
+    columns: dict[str, list] = {k: [] for k in (*_COMMON_COLUMNS, _CURVE, *(_TRANSFER if transfer else _RECOVERY))}
     pictured: list[tuple] = []
     started = time.perf_counter()
     with bar(ctx.dist.rank) as progress:
@@ -192,14 +197,20 @@ def _run(ctx, transfer: bool) -> TaskResult:
     if not ctx.dist.is_main:
         return TaskResult(metrics={})
     ctx.write_per_sketch(cfg["split"], per_sketch_rows(gathered, ctx.data.categories, transfer))
-    _write_gallery(ctx, gathered, pictures, transfer)
+    items = _write_gallery(ctx, gathered, pictures, transfer)
     metrics = {"sketches_per_s": len(gathered["index"]) / elapsed}
     extra = {"sketches": int(len(gathered["index"])), "timings": {"sli_s": round(elapsed, 3)}}
+    # report pictures (contracts: record curves, thumbnails)
+    what = "target" if transfer else "true"
+    extra["curves"] = {"sli_target_probability": target_probability_curve(
+        gathered[_CURVE], ctx.seed, f"{ctx.spec.task}: mean {what}-class probability per step", f"p({what} class)")}
+    atomic_write_text(ctx.run_dir / THUMBNAILS, thumbnail_strip(items, not transfer, f"{ctx.spec.task}: {ctx.spec.encoder}"))
     if transfer:
         extra["target"] = None if plan.fixed_target is None else ctx.data.categories[plan.fixed_target]
     else:
         extra["one_stroke_sketches"] = int((gathered["num_strokes"] == 1).sum())
-    return TaskResult(metrics=metrics, artifacts={"gallery": f"{GALLERY}/index.html"}, extra=extra)
+    return TaskResult(metrics=metrics, artifacts={"gallery": f"{GALLERY}/index.html", "thumbnails": THUMBNAILS},
+                      extra=extra)
 
 
 def per_sketch_rows(g: dict[str, np.ndarray], categories: list[str], transfer: bool) -> list[dict]:
@@ -230,8 +241,10 @@ def per_sketch_rows(g: dict[str, np.ndarray], categories: list[str], transfer: b
     return out
 
 
-def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray], transfer: bool) -> None:
+def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray], transfer: bool
+                   ) -> list[SketchPicture]:
     cats = ctx.data.categories
+    steps = ctx.task_config["steps"]
     row_of = {int(idx): i for i, idx in enumerate(g["index"])}
     items = []
     for idx, data in zip(pictures["index"], pictures["payload"]):
@@ -243,7 +256,7 @@ def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray
             facts = [f"predicted {cats[pred_before]} before, {cats[pred_after]} after",
                      f"p({cats[target]}): {g['p_target_before'][i]:.3f} → {g['p_target_after'][i]:.3f}; "
                      f"p({cats[label]}): {g['p_original_before'][i]:.3f} → {g['p_original_after'][i]:.3f}",
-                     f"first target prediction at step {_step_text(g['steps_to_flip'][i])}"]
+                     _first_step(g["steps_to_flip"][i], f"first predicted as {cats[target]}", steps)]
         else:
             title = f"#{int(idx)}: {cats[label]}"
             facts = [f"predicted {cats[pred_before]} at the start, {cats[pred_after]} at the end",
@@ -251,7 +264,7 @@ def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray
                      f"location error {g['location_error_before'][i]:.3f} → {g['location_error_after'][i]:.3f} "
                      f"(fidelity {_fmt(g['fidelity'][i])}); Chamfer {g['chamfer_before'][i]:.3f} → "
                      f"{g['chamfer_after'][i]:.3f}",
-                     f"first correct prediction at step {_step_text(g['steps_to_correct'][i])}"]
+                     _first_step(g["steps_to_correct"][i], "first predicted correctly", steps)]
         items.append(SketchPicture(int(idx), title, data["shapes"], data["original"], data["trajectory"], facts,
                                    data["p_target"]))
     spec = ctx.spec
@@ -261,10 +274,13 @@ def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray
              f"{len(items)} of {len(g['index'])} inverted sketches shown", *ctx.notes]
     write_gallery(ctx.run_dir / GALLERY, items, f"{spec.task}: {spec.encoder} on {ctx.data.name}", notes,
                   show_start=not transfer, animation_frames=cfg["animation_frames"])
+    return items
 
 
-def _step_text(x) -> str:
-    return "never" if not math.isfinite(float(x)) else str(int(x))
+def _first_step(x, what: str, steps: int) -> str:
+    if not math.isfinite(float(x)):
+        return f"not {what.removeprefix('first ')} within the {steps} steps"
+    return f"{what} at step {int(x)}" + (" (from the start)" if int(x) == 0 else "")
 
 
 def _fmt(x) -> str:
