@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import fnmatch
+import importlib.util
 import json
 import os
 import sys
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "of task, encoder, data has it")
     rn.add_argument("--checkpoint", metavar="SOURCE",
                     help="trained classifier: a checkpoint folder of sketchxai-bench, or a published checkpoint the "
-                         "encoder loads (stroke_vit_*: a .safetensors/.bin file, a hub-layout folder with "
+                         "encoder loads (the stroke-aware ViTs: a .safetensors/.bin file, a hub-layout folder with "
                          "config.json + pytorch_model.bin, a hub id such as WinKawaks/SketchXAI-Base-QuickDraw30); "
                          "default: found in the run records, else trained first")
     rn.add_argument("--resume", action="store_true", help="resume the newest unfinished run with the same config")
@@ -146,6 +147,9 @@ def cmd_run(args) -> int:
         raise BenchError("--nproc must be at least 1")
     if args.tensorboard:
         os.environ["BENCH_TENSORBOARD"] = os.path.abspath(args.tensorboard)  # worker processes inherit it
+    if os.environ.get("BENCH_TENSORBOARD", "").strip() and importlib.util.find_spec("tensorboard") is None:
+        raise BenchError("--tensorboard / BENCH_TENSORBOARD needs TensorBoard: install it with "
+                         "pip install -e '.[tensorboard]'")
     specs = run.plan(list(tasks), list(encoders), data, args.seed, args.results, overrides, args.checkpoint,
                      args.resume)
     records = run.run(specs, nproc=args.nproc, plugin_files=tuple(args.plugin), device=args.device,
