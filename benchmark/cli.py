@@ -15,6 +15,15 @@ from benchmark import __version__
 from benchmark.errors import BenchError
 
 DEFAULT_RESULTS = "results"
+#: ``bench run --help``'s examples (tests/test_examples.py runs each, the costly ones with --dry-run).
+RUN_EXAMPLES = """examples:
+  bench run                          the demo benchmark: train, invert, then the report and leaderboard
+  bench run --dry-run                what that would run (planned and checked, nothing run)
+  bench run --set encoder.num_layers=6 --set data.max_strokes=64 --set task.max_sketches=50
+  bench run --set epochs=2 --results /tmp/bench-results --report /tmp/bench-report
+  bench run --data qd30.h5 --nproc 2   the same on real QuickDraw (bench data prepare), two processes
+  bench run --tensorboard runs-tb --set epochs=2    then: tensorboard --logdir runs-tb
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="print JSON on stdout")
     ls.set_defaults(func=cmd_list)
 
-    rn = sub.add_parser("run", help="run tasks on encoders and write one run record per pair")
+    rn = sub.add_parser("run", help="run tasks on encoders and write one run record per pair",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=RUN_EXAMPLES)
     rn.add_argument("--task", action="append", help="task name; repeatable (default: the built-in defaults)")
     rn.add_argument("--encoder", action="append", help="encoder name; repeatable (default: the built-in defaults)")
     rn.add_argument("--data", help="dataset name or prepared .h5 path (default: the built-in defaults)")
@@ -50,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--resume", action="store_true", help="resume the newest unfinished run with the same config")
     rn.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     rn.add_argument("--threads", type=int, help="torch threads per process")
+    rn.add_argument("--dry-run", action="store_true",
+                    help="plan the runs and check every setting, print what would run, run nothing")
     rn.add_argument("--report", metavar="DIR",
                     help="then write the HTML report of the results folder to DIR and print the leaderboard "
                          "(bench run with no --task, --encoder or --data: RESULTS/report)")
@@ -152,6 +164,14 @@ def cmd_run(args) -> int:
                          "pip install -e '.[tensorboard]'")
     specs = run.plan(list(tasks), list(encoders), data, args.seed, args.results, overrides, args.checkpoint,
                      args.resume)
+    if args.dry_run:
+        for spec in specs:
+            first = f" (training a {spec.classifier.task} classifier first if {args.results} holds none)" \
+                if spec.classifier else f" (classifier {spec.checkpoint})" if spec.checkpoint else ""
+            print(f"would run {spec.task} · {spec.encoder} · {spec.data} · seed {spec.seed}{first}")
+        if report:
+            print(f"then write the report to {report}")
+        return 0
     records = run.run(specs, nproc=args.nproc, plugin_files=tuple(args.plugin), device=args.device,
                       threads=args.threads)
     for record in records:

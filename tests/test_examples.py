@@ -1,0 +1,140 @@
+"""Every example of ``bench run --help`` and every ``bench`` command of the README's ``bash`` blocks works.
+
+The commands are parsed from the help text and README.md themselves, so a new example is tested as
+soon as it is written. Each one is first parsed by the real argument parser (flags, choices), then:
+
+- run as written: ``bench list``, ``bench leaderboard`` (on copies of the committed records of
+  ``results/demo`` and ``results/quickdraw30``), ``bench perf list``, ``bench data prepare`` (its
+  ``--source`` replaced by the real QuickDraw sample, so the ``qd30.h5`` later commands name exists);
+- planned only, with ``--dry-run`` (every name and setting checked, the encoder built on the meta
+  device, nothing trained): every ``bench run`` (each trains or inverts for minutes);
+- parsed only: ``bench data download`` (needs the internet), ``bench perf`` targets (timed figures,
+  minutes each), and ``--tensorboard`` runs where TensorBoard is not installed.
+
+A ``bench`` command that fits none of these fails the test: classify it here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import build_parser
+from conftest import ROOT, run_bench
+
+README = ROOT / "README.md"
+#: Marks a README command launched by torchrun (parsed only: it needs the nodes it names).
+TORCHRUN = "  # torchrun"
+PARSE_ONLY = {("data", "download"): "downloads from the internet", ("perf",): "timed figures, minutes each"}
+
+
+def help_examples() -> list[str]:
+    """The commands of ``bench run --help``'s examples (the part before the description)."""
+    done = run_bench("run", "--help")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.split("examples:", 1)[1]
+    return [re.split(r"\s{2,}", line.strip())[0] for line in text.splitlines() if line.strip().startswith("bench ")]
+
+
+def readme_commands() -> list[str]:
+    """Every ``bench`` command line of the README's ``bash`` blocks (continuations joined,
+    comments dropped); ``torchrun ... -m benchmark ARGS`` counts as ``bench ARGS``."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" # ")[0].strip()
+            if line.startswith("torchrun ") and " -m benchmark " in line:  # needs a cluster: parsed only
+                line = "bench " + line.split(" -m benchmark ", 1)[1] + TORCHRUN
+            if line.startswith(("bench ", "python -m benchmark ")):
+                commands.append(line.replace("python -m benchmark ", "bench ", 1))
+    return commands
+
+
+def _words(command: str) -> list[str]:
+    words = shlex.split(command)
+    assert words[0] == "bench", command
+    return words[1:]
+
+
+def _subcommand(args: list[str]) -> tuple[str, ...]:
+    positional = [a for a in args if not a.startswith("-")]
+    return tuple(positional[:2]) if positional[:1] == ["data"] else tuple(positional[:1])
+
+
+def _how(args: list[str]) -> str:
+    sub = _subcommand(args)
+    if sub == ("run",):
+        if "--tensorboard" in args and importlib.util.find_spec("tensorboard") is None:
+            return "parse"
+        return "dry-run"
+    if sub == ("perf",) and args[-1:] == ["list"]:
+        return "run"
+    if sub in PARSE_ONLY:
+        return "parse"
+    if sub in (("list",), ("leaderboard",), ("data", "prepare")):
+        return "run"
+    raise AssertionError(f"bench {' '.join(args)}: not classified in tests/test_examples.py")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, quickdraw_dir) -> Path:
+    """A folder with the committed records as ``results/runs`` (what the commands' default reads)."""
+    folder = tmp_path_factory.mktemp("examples")
+    for published in ("demo", "quickdraw30"):
+        shutil.copytree(ROOT / "results" / published / "runs", folder / "results" / "runs", dirs_exist_ok=True)
+    return folder
+
+
+def _check(command: str, workdir: Path, quickdraw_dir: Path) -> None:
+    command, launched = command.removesuffix(TORCHRUN), command.endswith(TORCHRUN)
+    args = _words(command)
+    build_parser().parse_args(args)  # flags and choices exist (argparse exits on an error)
+    how = "parse" if launched else _how(args)
+    if how == "parse":
+        return
+    if _subcommand(args) == ("data", "prepare"):
+        source = args.index("--source") + 1
+        args[source] = str(quickdraw_dir / "full" / "simplified")
+        if (workdir / args[args.index("--out") + 1]).exists():
+            args.append("--force")
+    if how == "dry-run":
+        args.append("--dry-run")
+    done = run_bench(*args, cwd=workdir, timeout=300)
+    assert done.returncode == 0, f"{command}\n{done.stderr[-2000:]}"
+    if how == "dry-run":
+        assert "would run" in done.stdout and not (workdir / "results" / "report").exists(), command
+
+
+def test_help_examples_are_classified_and_include_the_one_command_benchmark():
+    examples = help_examples()
+    assert "bench run" in examples and len(examples) >= 5
+    for command in examples:
+        _how(_words(command))
+
+
+def test_every_help_example_works(workdir, quickdraw_dir):
+    _check("bench data prepare --source x --categories 30 --out qd30.h5", workdir, quickdraw_dir)  # the file they name
+    for command in help_examples():
+        _check(command, workdir, quickdraw_dir)
+
+
+def test_every_readme_command_works(workdir, quickdraw_dir):
+    commands = readme_commands()
+    assert "bench run" in commands  # the README's first command is the one-command benchmark
+    assert commands.index("bench run") == 0 or commands[0].startswith("bench run")
+    assert any("--checkpoint WinKawaks/SketchXAI-Base-QuickDraw30" in c for c in commands)
+    for command in commands:
+        _check(command, workdir, quickdraw_dir)
+
+
+def test_dry_run_names_the_classifier_it_would_train(workdir):
+    done = run_bench("run", "--task", "sli_recovery", "--dry-run", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "would run sli_recovery · stroke_vit_tiny · demo" in done.stdout and "recognition classifier" in done.stdout
+    bad = run_bench("run", "--set", "encoder.depth=6", "--dry-run", cwd=workdir)
+    assert bad.returncode == 2 and "unknown" in bad.stderr and "depth" in bad.stderr
