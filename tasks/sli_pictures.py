@@ -82,9 +82,10 @@ def off_canvas(shapes: list[np.ndarray], locations: np.ndarray) -> list[int]:
             if np.abs(np.asarray(shape) + loc).max(initial=0) > VIEW_HALF]
 
 
-def _off_canvas_marks(shapes: list[np.ndarray], locations: np.ndarray, colours: list[str], view) -> list[str]:
+def _off_canvas_marks(shapes: list[np.ndarray], locations: np.ndarray, colours: list[str], view,
+                      words: bool = True) -> list[str]:
     """For each stroke reaching beyond the view, a triangle in its colour on the view's edge, pointing
-    toward the stroke's point furthest out, and a count in the corner."""
+    toward the stroke's point furthest out, and (``words``) their count along the bottom edge."""
     away = off_canvas(shapes, locations)
     if not away:
         return []
@@ -102,9 +103,10 @@ def _off_canvas_marks(shapes: list[np.ndarray], locations: np.ndarray, colours: 
         left, right = base + size * np.array([-uy, ux]), base - size * np.array([-uy, ux])
         out.append(f'<path d="M{tip[0]:.0f} {tip[1]:.0f}L{left[0]:.0f} {left[1]:.0f}L{right[0]:.0f} {right[1]:.0f}Z" '
                    f'fill="{colours[s]}" stroke="#000000" stroke-width="{max(w // 600, 1)}"/>')
-    words = f"{len(away)} stroke{'s' if len(away) > 1 else ''} off canvas"
-    out.append(f'<text x="{x + w // 40}" y="{y + h // 12}" font-size="{w // 16}" font-family="sans-serif" '
-               f'fill="#b00000" stroke="none">{words}</text>')
+    if words:
+        text = f"{len(away)} stroke{'s' if len(away) > 1 else ''} off canvas"
+        out.append(f'<text x="{x + w // 2}" y="{y + h - h // 14}" font-size="{w // 18}" font-family="sans-serif" '
+                   f'text-anchor="middle" fill="#b00000" stroke="none">{text}</text>')
     return out
 
 
@@ -119,14 +121,14 @@ def _header(view: tuple[int, ...], title: str) -> list[str]:
             f'<g fill="none" stroke-width="{max(w // 110, 1)}" stroke-linecap="round" stroke-linejoin="round">']
 
 
-def _strokes(shapes: list[np.ndarray], locations: np.ndarray, view: tuple[int, ...]) -> list[str]:
+def _strokes(shapes: list[np.ndarray], locations: np.ndarray, view: tuple[int, ...], words: bool = True) -> list[str]:
     """Paths, start dots and off-canvas marks of the strokes ``shapes`` started at ``locations``."""
     colours = stroke_colours(len(shapes))
     dot = max(view[2] // 90, 1)
     lines = [f'<path d="{_path(shape, loc)}" stroke="{colour}"/>' for shape, loc, colour in zip(shapes, locations, colours)]
     lines += [f'<circle cx="{loc[0]}" cy="{loc[1]}" r="{dot}" fill="{colour}" stroke="none"/>'
               for loc, colour in zip(_ints(locations), colours)]
-    return lines + _off_canvas_marks(shapes, locations, colours, view)
+    return lines + _off_canvas_marks(shapes, locations, colours, view, words)
 
 
 def sketch_svg(shapes: list[np.ndarray], locations: np.ndarray, view: tuple[int, ...], title: str) -> str:
@@ -161,7 +163,7 @@ def thumbnail_strip(pictures: list[SketchPicture], show_start: bool, title: str)
                          f'<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="#ffffff" stroke="#cccccc" '
                          f'stroke-width="{w // 100}"/><g fill="none" stroke-width="{max(w // 80, 1)}" '
                          f'stroke-linecap="round" stroke-linejoin="round">')
-            parts += _strokes(picture.shapes, locations, VIEW)
+            parts += _strokes(picture.shapes, locations, VIEW, words=False)
             parts.append("</g></svg>")
         ax = left + THUMB_PX + 3
         parts.append(f'<path d="M{ax} {THUMB_PX // 2}h{arrow - 6}m-5 -4l5 4l-5 4" fill="none" stroke="#666666" '

@@ -132,6 +132,17 @@ def test_every_readme_command_works(workdir, quickdraw_dir):
         _check(command, workdir, quickdraw_dir)
 
 
+def test_bench_run_alone_is_the_whole_demo_benchmark_and_its_report(workdir):
+    done = run_bench("run", "--dry-run", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    planned = [line.split(" · ")[0].removeprefix("would run ") for line in done.stdout.splitlines()
+               if line.startswith("would run")]
+    assert planned == ["recognition", "sli_recovery", "sli_transfer"]
+    assert "then write the report to results/report" in done.stdout
+    named = run_bench("run", "--data", "demo", "--dry-run", cwd=workdir)  # naming anything: the plain defaults
+    assert "would run recognition" in named.stdout and "sli_" not in named.stdout and "report" not in named.stdout
+
+
 def test_dry_run_names_the_classifier_it_would_train(workdir):
     done = run_bench("run", "--task", "sli_recovery", "--dry-run", cwd=workdir)
     assert done.returncode == 0, done.stderr

@@ -1,0 +1,89 @@
+"""The record contracts behind the report's pictures (curves, thumbnails), the fixed-canvas SLI
+pictures with their off-canvas marks, and how the report draws them."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from benchmark.report.leaderboard import build
+from benchmark.report.html import write_report
+from tasks.sli_pictures import VIEW, SketchPicture, off_canvas, sketch_svg, target_probability_curve, thumbnail_strip
+from test_leaderboard import m, make_record, write
+
+SQUARE = np.array([[0.0, 0.0], [0.2, 0.0], [0.2, 0.2]])
+
+
+def picture(result: np.ndarray, title: str = "#1: house") -> SketchPicture:
+    original = np.array([[-0.5, -0.5], [0.3, 0.1]])
+    trajectory = np.stack([original * 0.1, (original + result) / 2, result])
+    return SketchPicture(1, title, [SQUARE, SQUARE], original, trajectory)
+
+
+def test_pictures_keep_one_canvas_and_mark_strokes_that_left_it():
+    far = np.array([[-0.5, -0.5], [5.0, 0.3]])  # the second stroke flew ~5 units away
+    svg = sketch_svg([SQUARE, SQUARE], far, VIEW, "t")
+    root = ET.fromstring(svg)
+    assert root.get("viewBox") == " ".join(map(str, VIEW))  # not widened to 5 units
+    assert off_canvas([SQUARE, SQUARE], far) == [1]
+    marks = [p for p in root.iter("{http://www.w3.org/2000/svg}path") if p.get("d", "").endswith("Z")]
+    assert len(marks) == 1
+    tip = [float(v) for v in re.findall(r"-?\d+", marks[0].get("d"))[:2]]
+    assert VIEW[0] < tip[0] <= VIEW[0] + VIEW[2] and tip[0] > 900  # on the right edge, toward the stroke
+    assert "1 stroke off canvas" in svg
+    inside = sketch_svg([SQUARE, SQUARE], np.array([[-0.5, -0.5], [0.3, 0.1]]), VIEW, "t")
+    assert "off canvas" not in inside
+
+
+@pytest.mark.parametrize("count", [1, 3, 5])
+def test_thumbnail_strip_follows_the_contract(count):
+    svg = thumbnail_strip([picture(np.array([[0.0, 0.0], [9.0, 9.0]]), f"#{i}: <b>") for i in range(count)],
+                          True, "strip")
+    root = ET.fromstring(svg)
+    width, height = int(root.get("width")), int(root.get("height"))
+    assert width <= 720 and height <= 120 and root.get("viewBox") == f"0 0 {width} {height}"
+    panels = [el for el in root if el.tag.endswith("svg")]
+    assert len(panels) == 2 * min(count, 3)
+    assert "<b>" not in svg and "&lt;b&gt;" in svg
+
+
+def test_target_probability_curve_is_the_mean_with_its_interval():
+    rng = np.random.default_rng(0)
+    p = np.clip(rng.uniform(0, 1, (40, 1)) + np.linspace(0, 0.5, 11)[None], 0, 1)
+    curve = target_probability_curve(p, seed=1, title="t", y_label="p")
+    assert curve["x"] == [float(i) for i in range(11)]
+    assert curve["y"] == pytest.approx(p.mean(0).tolist())
+    assert all(lo <= y <= hi for lo, y, hi in zip(curve["lo"], curve["y"], curve["hi"]))
+    assert all(hi - lo > 0.02 for lo, hi in zip(curve["lo"], curve["hi"]))
+    json.dumps(curve, allow_nan=False)
+
+
+def test_report_plots_one_line_per_row_and_skips_a_bad_curve(tmp_path):
+    results = tmp_path / "results"
+    curve = {"x": [0, 1, 2], "y": [0.1, 0.5, 0.9], "lo": [0.0, 0.4, 0.8], "hi": [0.2, 0.6, 1.0],
+             "x_label": "SLI step", "y_label": "p", "title": "mean <p>"}
+    bad = {**curve, "y": [0.1, 0.2]}
+    records = [make_record(rid, {"fidelity": m(0.1 * i)}, task="sli_recovery", encoder=enc) for i, (rid, enc) in
+               enumerate([("a", "enc_a"), ("b", "enc_b"), ("c", "enc_c")])]
+    for record, c in zip(records, (curve, curve, bad)):
+        record["extra"]["curves"] = {"sli_target_probability": c}
+    strip = results / "runs" / "a" / "thumbnails.svg"
+    strip.parent.mkdir(parents=True)
+    strip.write_text(thumbnail_strip([picture(np.zeros((2, 2)))], True, "s"))
+    records[0]["artifacts"]["thumbnails"] = "a/thumbnails.svg"
+    (tmp_path / "outside.svg").write_text("<svg/>")
+    records[1]["artifacts"]["thumbnails"] = "../../outside.svg"
+    write(results, *records)
+    warnings: list[str] = []
+    board = build(results)
+    page = write_report(board, tmp_path / "report", warn=warnings.append).read_text()
+    plot = re.search(r'<figure class="plot">(.*?)</figure>', page, flags=re.S).group(1)
+    assert plot.count("<polyline") == 2 and plot.count("<polygon") == 2  # enc_c's curve is malformed
+    assert "mean &lt;p&gt;" in plot and "enc_a" in plot and "enc_c" not in plot
+    assert any("curve 'sli_target_probability' is not" in w for w in warnings)
+    assert any("thumbnails '../../outside.svg'" in w for w in warnings)
+    assert page.count('class="strip"') == 1 and (tmp_path / "report" / "galleries" / "a" / "thumbnails.svg").is_file()
