@@ -21,8 +21,12 @@ Schema version 2 (``results/runs/<run_id>.json``)::
                      null), same ([fields that must agree per sketch for two runs to be paired])}
     timings         {name: seconds}: at least total_s; the runner adds data_s (opening the dataset: near 0
                     when an earlier run of the same command had opened it) and task_s
-    artifacts       {label: path relative to the record's folder}; per_sketch: the per-sketch rows
-    extra           task-specific facts (e.g. truncation counts), JSON
+    artifacts       {label: path relative to the record's folder}; per_sketch: the per-sketch rows;
+                    thumbnails (a path ending .svg): the report's strip of the run (<= 720 x 120 px, with
+                    width, height and viewBox); a path ending index.html: the run's gallery page
+    extra           task-specific facts (e.g. truncation counts), JSON; curves: {NAME: {x, y, lo, hi:
+                    [float] of one length (lo/hi a 95% interval of the mean), x_label, y_label, title}},
+                    one report plot per NAME and task
     versions        {sketchxai_bench, python, torch, transformers, numpy, plugins: {name: version}}
     git             {revision, dirty} or null outside a git checkout
     host            {hostname, platform, machine, cpu_count, torch_threads, device}
