@@ -43,7 +43,8 @@ STYLE = """body{font-family:system-ui,sans-serif;margin:1.2em 1.5em;color:#222;m
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.2em 0 .4em}h3{font-size:1em;margin:.2em 0}
 table{border-collapse:collapse;margin:.4em 0}th,td{padding:.25em .5em;border-bottom:1px solid #ddd;text-align:left;
 vertical-align:top}th{font-weight:600;font-size:.9em}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-table.board td.num{white-space:nowrap}.ci{display:block;font-size:.75em;color:#666}th.task{text-align:center;
+table.board{font-size:.92em}table.board th,table.board td{padding:.25em .35em}
+table.board td.num{white-space:nowrap}.ci{display:block;font-size:.75em;color:#666;white-space:normal}th.task{text-align:center;
 border-bottom:2px solid #bbb;font-size:.8em;color:#555}pre{background:#f6f6f6;padding:.8em;overflow:auto;
 max-width:100%;font-size:.85em}.legend,.sub{color:#555;font-size:.85em}details{margin:.4em 0}
 summary{cursor:pointer;color:#234}.strips{display:flex;flex-wrap:wrap;gap:.4em 1.2em}
