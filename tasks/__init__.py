@@ -10,9 +10,10 @@ CLASSIFIER_TASK = "recognition"
 @hookimpl
 def bench_register_tasks(register):
     from tasks.recognition import Recognition
+    from tasks.reliance import LocationReliance
     from tasks.sli import TASKS as sli_tasks
 
-    for cls in (Recognition, *sli_tasks):
+    for cls in (Recognition, LocationReliance, *sli_tasks):
         register(cls)
 
 
