@@ -288,6 +288,9 @@ def test_aggregate_fidelity_on_known_cases():
             g[key] = np.zeros(n)
         g["fidelity"] = np.array([sm.fidelity(b, a) for b, a in zip(before, after)])  # as the inversion gives
         g["aligned_fidelity"] = np.full(n, np.nan)
+        # a control that did not move: its error is the start's, so skill = fidelity
+        g.update(control_pred_after=np.zeros(n, int), control_p_target_after=np.zeros(n),
+                 control_location_error_after=np.array(before, dtype=float), control_aligned_error_after=np.zeros(n))
         rows = per_sketch_rows(g, ["a"], transfer=False)
         return {name: aggregate(m.aggregation, columns(rows, m.fields), seed=0)
                 for name, m in SLIRecovery.metrics.items() if m.fields}
@@ -299,6 +302,7 @@ def test_aggregate_fidelity_on_known_cases():
     worse = run([0.2, 0.2], [0.3, 0.5])
     assert worse["fidelity"].value == pytest.approx(-1.0)
     assert perfect["accuracy_after"].value == 1.0 and perfect["aligned_fidelity"].n == 0
+    assert half["skill"].value == pytest.approx(0.5) and half["control_fidelity"].value == 0.0
 
 
 def test_one_stroke_sketch():
