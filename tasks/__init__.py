@@ -30,3 +30,4 @@ def bench_run_defaults():
 @hookimpl
 def bench_register_perf_targets(register):
     register("sli", "tasks.perf_sli", "batched SLI vs the published one-sketch-at-a-time loop")
+    register("controls", "tasks.perf_controls", "SLI with its random-weights control and the bounded preset vs alone")
