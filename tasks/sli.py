@@ -77,8 +77,7 @@ class SLIRecovery(_SLITask):
         "aligned_fidelity": Metric(True, "fidelity after the best similarity transform (rotation, scale, "
                                          "translation) of each layout onto the true one: is the arrangement "
                                          "recovered, whatever its size or orientation; sketches with fewer than "
-                                         "three strokes excluded", "fraction", label="SLI aligned fidelity",
-                                   headline=True, field=("aligned_error_reduction", "aligned_error_before"),
+                                         "three strokes excluded", "fraction", label="SLI aligned fidelity", field=("aligned_error_reduction", "aligned_error_before"),
                                    aggregation="ratio_of_means"),
         "skill": Metric(True, "fidelity minus the random-weights control's fidelity (the same architecture at "
                               "random weights, inverted from the same starts toward the same classes): what the "
@@ -111,7 +110,7 @@ class SLIRecovery(_SLITask):
         "accuracy_before": Metric(True, "top-1 accuracy on the scrambled sketches (the no-move control)", "fraction",
                                   field="correct_before", aggregation="proportion"),
         "accuracy_after": Metric(True, "top-1 accuracy on the recovered sketches", "fraction", label="acc. after SLI",
-                                 headline=True, field="correct_after", aggregation="proportion"),
+                                 field="correct_after", aggregation="proportion"),
         "control_accuracy_after": Metric(True, "top-1 accuracy of the random-weights control after its inversion",
                                          "fraction", field="control_correct_after", aggregation="proportion"),
         "p_true_before": Metric(True, "mean true-class probability on the scrambled sketches", "probability",
