@@ -91,27 +91,34 @@ class _Run:
         drawing = obj.get("drawing")
         if type(drawing) is not list or not drawing:
             return False
+        xs, ys, ts, lengths = self.xs, self.ys, self.ts, self.stroke_lengths
+        marks = len(xs), len(ts), len(lengths)
         want = 3 if self.raw else 2
-        stroke_lengths = []
-        for stroke in drawing:
+        for stroke in drawing:  # one pass: values appended as checked, undone on a bad stroke
             if type(stroke) is not list or len(stroke) != want:
-                return False
-            n = len(stroke[0]) if type(stroke[0]) is list else 0
-            if not n or any(type(v) is not list or len(v) != n for v in stroke):
-                return False
-            stroke_lengths.append(n)
-        for stroke in drawing:
-            self.xs += stroke[0]
-            self.ys += stroke[1]
-            if self.raw:
-                self.ts += stroke[2]
-        self.stroke_lengths += stroke_lengths
-        self.strokes.append(len(stroke_lengths))
-        self.lines.append((lineno, line))
-        self.key_ids.append(str(obj["key_id"]))
-        self.countries.append(str(obj.get("countrycode", "")))
-        return True
-
+                break
+            x, y = stroke[0], stroke[1]
+            if type(x) is not list or type(y) is not list:
+                break
+            n = len(x)
+            if not n or len(y) != n:
+                break
+            if want == 3:
+                t = stroke[2]
+                if type(t) is not list or len(t) != n:
+                    break
+                ts += t
+            xs += x
+            ys += y
+            lengths.append(n)
+        else:
+            self.strokes.append(len(lengths) - marks[2])
+            self.lines.append((lineno, line))
+            self.key_ids.append(str(obj["key_id"]))
+            self.countries.append(str(obj.get("countrycode", "")))
+            return True
+        del xs[marks[0]:], ys[marks[0]:], ts[marks[1]:], lengths[marks[2]:]
+        return False
     def _coordinates(self) -> np.ndarray | None:
         """``(N, 2)`` float64 x, y of the run, or None where a value is not what the fast path takes."""
         allowed = {float, int} if self.raw else {int}

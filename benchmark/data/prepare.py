@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import resource
 import sys
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ from benchmark.data.formats import BINARY, SIMPLIFIED, SKETCHRNN, ndjson_kind
 from benchmark.data.h5store import H5Writer, is_bench_file
 from benchmark.data.normalise import NORMALISATION
 from benchmark.data.prepare_worker import (  # split_of: part of this module's API
-    DEFAULT_FRACTIONS, EXAMPLES, CategoryJob, CategoryResult, prepare_category, split_of)
+    DEFAULT_FRACTIONS, EXAMPLES, CategoryJob, CategoryResult, peak_rss_kb, prepare_category, split_of)
 from benchmark.progress import bar as progress_bar
 from benchmark.errors import BenchError, unknown_name
 
@@ -135,10 +134,6 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool
 
 
-def _peak_rss_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def prepare(source: str | Path, categories: list[str], out: str | Path, *,
             max_per_category: int | None = None,
             split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
@@ -207,7 +202,7 @@ def prepare(source: str | Path, categories: list[str], out: str | Path, *,
     _report(counts)
     peaks = sorted({r.peak_rss_kb for r in ordered}) if workers > 1 and len(jobs) > 1 else []
     return PrepareReport(Path(out), fmt, checksum, counts, time.perf_counter() - start,
-                         {"main": _peak_rss_kb(), "workers_max": max(peaks, default=0),
+                         {"main": peak_rss_kb(), "workers_max": max(peaks, default=0),
                           "workers": min(workers, len(jobs)) if peaks else 0})
 
 

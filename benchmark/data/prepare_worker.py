@@ -35,6 +35,19 @@ def split_of(key_id: str, fractions: tuple[float, float, float] = DEFAULT_FRACTI
     return "valid" if u < fractions[0] + fractions[1] else "test"
 
 
+def peak_rss_kb() -> int:
+    """This process's peak resident memory in KiB: ``VmHWM`` of ``/proc/self/status`` (reset by
+    exec, unlike getrusage's ``ru_maxrss``, which a child inherits from its parent), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 @dataclass
 class CategoryJob:
     """What :func:`prepare_category` does: ``path`` (format ``fmt``) -> spill ``stem`` in ``folder``."""
@@ -156,7 +169,7 @@ class _Category:
         except BaseException:
             self.spill.discard()
             raise
-        self.result.peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.result.peak_rss_kb = peak_rss_kb()
         return self.result
 
 
