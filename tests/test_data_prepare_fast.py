@@ -122,3 +122,25 @@ def test_a_bad_drawing_in_a_worker_stops_the_run_naming_file_and_line(quickdraw_
     skipped = prepare(source, ["cat", "dog", "sun"], tmp_path / "x.h5", workers=2, on_error="skip")
     assert skipped.counts["skipped"] == {"bad_stroke": 1}
     assert skipped.counts["skipped_examples"][0].endswith("dog.ndjson:4: stroke 0: x, y differ in length")
+
+
+@pytest.mark.slow
+def test_bench_perf_json_gives_prepare_at_scale(quickdraw_dir, tmp_path):
+    from tests.conftest import run_bench
+
+    sample = tmp_path / "sample"
+    for kind in ("simplified", "raw"):
+        (sample / "full" / kind).mkdir(parents=True)
+        for name in resolve_categories("30")[:3]:
+            (sample / "full" / kind / f"{name}.ndjson").symlink_to(quickdraw_dir / "full" / kind / f"{name}.ndjson")
+    done = run_bench("perf", "--json", "data", "--", "--batches", "2", "--batch-size", "10",
+                     "--generated", "3000", "--raw-generated", "90", "--workers", "2",
+                     env={"BENCH_QUICKDRAW_DIR": str(sample), "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)["data"]
+    assert figures["prepared_sketches"] == 75 and figures["prepare_raw_per_s"] > 0
+    rows = figures["scale"]["rows"]
+    assert [(r["format"], r["drawings"], r["workers"]) for r in rows] == [
+        ("simplified", 750, 1), ("simplified", 750, 2), ("simplified", 1500, 2), ("simplified", 3000, 2),
+        ("raw", 21, 1), ("raw", 21, 2), ("raw", 45, 2), ("raw", 90, 2)]
+    assert all(r["main_rss_mb"] > 10 and (r["worker_rss_mb"] > 10) == (r["workers"] > 1) for r in rows)
