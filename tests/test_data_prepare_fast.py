@@ -144,3 +144,22 @@ def test_bench_perf_json_gives_prepare_at_scale(quickdraw_dir, tmp_path):
         ("simplified", 750, 1), ("simplified", 750, 2), ("simplified", 1500, 2), ("simplified", 3000, 2),
         ("raw", 21, 1), ("raw", 21, 2), ("raw", 45, 2), ("raw", 90, 2)]
     assert all(r["main_rss_mb"] > 10 and (r["worker_rss_mb"] > 10) == (r["workers"] > 1) for r in rows)
+
+
+def test_raw_simplification_of_many_drawings_is_bit_for_bit(quickdraw_dir):
+    from benchmark.data.normalise import simplify_raw, simplify_raw_many
+
+    xys, stroke_lengths, strokes, expected = [], [], [], []
+    for path in sorted((quickdraw_dir / "full" / "raw").glob("*.ndjson"))[:80]:
+        for line in path.read_text().splitlines():
+            drawing = [np.array(s[:2], dtype=np.float64).T for s in json.loads(line)["drawing"]]
+            xy = np.concatenate(drawing)
+            if np.ptp(xy, 0) @ np.ptp(xy, 0) < 1e-8:
+                continue
+            xys.append(xy)
+            stroke_lengths += [len(s) for s in drawing]
+            strokes.append(len(drawing))
+            expected += simplify_raw(drawing)
+    points, lengths = simplify_raw_many(np.concatenate(xys), np.array(stroke_lengths), np.array(strokes))
+    assert lengths.tolist() == [len(s) for s in expected]
+    assert points.tobytes() == np.concatenate(expected).tobytes()

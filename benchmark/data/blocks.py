@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 
 from benchmark.data.formats import Bad, Drawing, _BadDrawing, _drawing_from_json
-from benchmark.data.normalise import CENTRE, DEGENERATE_DIAG2, SCALE, simplify_raw
+from benchmark.data.normalise import CENTRE, DEGENERATE_DIAG2, SCALE, simplify_raw_many
 
 #: lines read and parsed at a time
 BLOCK_LINES = 2048
@@ -154,7 +154,7 @@ class _Run:
         size = np.maximum.reduceat(xy, starts, axis=0) - np.minimum.reduceat(xy, starts, axis=0)
         degenerate = (size * size).sum(1) < DEGENERATE_DIAG2
         if self.raw:
-            points, lengths = _simplified(xy, stroke_lengths, first_stroke, strokes, degenerate)
+            points, lengths = _simplified(xy, stroke_lengths, strokes, degenerate)
         else:
             points = np.zeros((len(xy), 3), dtype=np.int32)
             points[:, :2] = xy
@@ -165,20 +165,21 @@ class _Run:
         return Block(self.key_ids, self.countries, points, np.cumsum(lengths) - lengths, lengths, degenerate)
 
 
-def _simplified(xy, stroke_lengths, first_stroke, strokes, degenerate) -> tuple[np.ndarray, np.ndarray]:
-    """The run's non-degenerate drawings simplified as Google did: ``(N, 3)`` points and lengths."""
-    bounds = np.cumsum(stroke_lengths)
-    parts, lengths = [], np.zeros(len(strokes), dtype=np.int64)
-    for i in np.flatnonzero(~degenerate):
-        a, b = first_stroke[i], first_stroke[i] + strokes[i]
-        lo = bounds[a - 1] if a else 0
-        out = simplify_raw(np.split(xy[lo:bounds[b - 1]], bounds[a:b - 1] - lo))
-        drawing = np.zeros((sum(map(len, out)), 3), dtype=np.int32)
-        drawing[:, :2] = np.concatenate(out)
-        drawing[np.cumsum([len(s) for s in out]) - 1, 2] = 1
-        parts.append(drawing)
-        lengths[i] = len(drawing)
-    return (np.concatenate(parts) if parts else np.zeros((0, 3), np.int32)), lengths
+def _simplified(xy, stroke_lengths, strokes, degenerate) -> tuple[np.ndarray, np.ndarray]:
+    """The run's non-degenerate drawings simplified as Google did (all at once,
+    :func:`~benchmark.data.normalise.simplify_raw_many`): ``(N, 3)`` points and lengths."""
+    good = ~degenerate
+    per_point = np.repeat(np.repeat(good, strokes), stroke_lengths)
+    lengths = np.zeros(len(strokes), dtype=np.int64)
+    if not good.any():
+        return np.zeros((0, 3), np.int32), lengths
+    xy_good, simplified = xy[per_point], stroke_lengths[np.repeat(good, strokes)]
+    out, out_lengths = simplify_raw_many(xy_good, simplified, strokes[good])
+    points = np.zeros((len(out), 3), dtype=np.int32)
+    points[:, :2] = out
+    points[np.cumsum(out_lengths) - 1, 2] = 1
+    lengths[good] = np.add.reduceat(out_lengths, np.cumsum(strokes[good]) - strokes[good])
+    return points, lengths
 
 
 def _slow(path: Path, lineno: int, line: bytes, category: str, raw: bool) -> Drawing | Bad:
