@@ -163,3 +163,19 @@ def test_raw_simplification_of_many_drawings_is_bit_for_bit(quickdraw_dir):
     points, lengths = simplify_raw_many(np.concatenate(xys), np.array(stroke_lengths), np.array(strokes))
     assert lengths.tolist() == [len(s) for s in expected]
     assert points.tobytes() == np.concatenate(expected).tobytes()
+
+
+def test_a_script_without_a_main_guard_gets_an_error_not_a_hang(quickdraw_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "unguarded.py"
+    script.write_text("from benchmark.data.prepare import prepare\n"
+                      f"prepare({str(quickdraw_dir / 'full' / 'simplified')!r}, ['cat', 'dog'], "
+                      f"{str(tmp_path / 'x.h5')!r}, workers=2)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode != 0 and "worker process died" in done.stderr and "__main__" in done.stderr
+    assert not (tmp_path / "x.h5").exists()

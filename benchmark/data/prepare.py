@@ -13,6 +13,8 @@ import multiprocessing
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,18 +116,28 @@ class PrepareReport:
 
 
 def _results(jobs: list[CategoryJob], workers: int):
-    """Each job's :class:`CategoryResult` as it finishes: in this process (``workers`` 1) or in a
-    pool of ``workers`` processes, which is stopped at once when a job raises."""
+    """Each job's :class:`CategoryResult` as it finishes: in this process (``workers`` 1) or in
+    ``workers`` fresh processes, stopped at once when a job raises or the caller stops."""
     if workers <= 1 or len(jobs) <= 1:
         yield from map(prepare_category, jobs)
         return
     # spawn: a fresh interpreter per worker, whatever the caller holds (torch threads, open files)
-    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), _worker_init)
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init)
+    futures = [pool.submit(prepare_category, job) for job in jobs]
     try:
-        yield from pool.imap_unordered(prepare_category, jobs)
+        for future in as_completed(futures):
+            yield future.result()
+    except BrokenProcessPool:
+        raise BenchError("a `bench data prepare` worker process died (out of memory or killed?); run again "
+                         "with --workers 1 to read in one process (a script calling prepare() needs its call "
+                         "under `if __name__ == '__main__':`, as worker processes import the script)") from None
     finally:
-        pool.terminate()
-        pool.join()
+        for future in futures:
+            future.cancel()
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # a running category is not waited for
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _worker_init() -> None:
