@@ -216,6 +216,38 @@ def _prepare_probe(folder: Path, out: Path, per_category: int, workers: int) -> 
     return row
 
 
+def _reader_rates(folder: Path, categories: list[str], kind: str, drawings: int) -> dict[str, float]:
+    """Read + check + normalise in this process, drawings/s: the line-by-line reader
+    (:func:`benchmark.data.formats.read_ndjson`, as before issue 15) against the block reader, on
+    the first ``drawings`` drawings of the generated set."""
+    from itertools import islice
+
+    from benchmark.data.blocks import Block, normalise_rows, read_blocks
+    from benchmark.data.formats import read_ndjson
+    from benchmark.data.normalise import normalised_sketch
+
+    per = max(1, drawings // len(categories))
+    rates = {}
+    for name in ("line_by_line", "blocks"):
+        start, n = time.perf_counter(), 0
+        for category in categories:
+            path = folder / f"{category}.ndjson"
+            if name == "line_by_line":
+                for item in islice(read_ndjson(path, category, kind == "raw"), per):
+                    normalised_sketch(item.points)
+                    n += 1
+                continue
+            for item in read_blocks(path, category, kind == "raw"):  # whole blocks: a little more than per
+                if isinstance(item, Block):
+                    normalise_rows(item.points[:, :2], item.lengths[item.lengths > 0])
+                    n += len(item)
+                if n >= per * (categories.index(category) + 1):
+                    break
+        rates[f"{name}_per_s"] = n / (time.perf_counter() - start)
+    rates["speedup"] = rates["blocks_per_s"] / rates["line_by_line_per_s"]
+    return rates
+
+
 def measure_scale(drawings: int = 1_000_000, raw_drawings: int = 40_000, workers: int | None = None,
                   source: Path | None = None) -> dict[str, Any]:
     """Prepare time, rate and peak memory against input size on generated official-format sets
@@ -230,6 +262,7 @@ def measure_scale(drawings: int = 1_000_000, raw_drawings: int = 40_000, workers
             start = time.perf_counter()
             categories = generate_set(folder, total, kind, source)
             out[f"generate_{kind}_s"] = time.perf_counter() - start
+            out[f"read_{kind}"] = _reader_rates(folder, categories, kind, total // 8)
             per = -(-total // len(categories))
             plan = [(per // 4, 1), (per // 4, workers), (per // 2, workers), (per, workers)]
             for per_category, w in dict.fromkeys(plan):
@@ -241,12 +274,17 @@ def measure_scale(drawings: int = 1_000_000, raw_drawings: int = 40_000, workers
 
 def format_scale(figures: dict[str, Any]) -> str:
     lines = [f"prepare at scale: generated official-format files (real sample drawings repeated under new "
-             f"key ids), 30 categories, {figures['cores']} cores; peak RSS from getrusage, a fresh process each",
+             f"key ids), 30 categories, {figures['cores']} cores; peak RSS (VmHWM), a fresh process each",
              f"{'format':<11} {'drawings':>10} {'workers':>7} {'seconds':>8} {'drawings/s':>11} "
              f"{'main MB':>8} {'worker MB':>9} {'total MB':>9}"]
     for r in figures["rows"]:
         lines.append(f"{r['format']:<11} {r['drawings']:>10,} {r['workers']:>7} {r['seconds']:>8.1f} {r['per_s']:>11,.0f} "
                      f"{r['main_rss_mb']:>8.0f} {r['worker_rss_mb']:>9.0f} {r['total_rss_mb']:>9.0f}")
+    for kind in ("simplified", "raw"):
+        if f"read_{kind}" in figures:
+            r = figures[f"read_{kind}"]
+            lines.append(f"{kind}: read + check + normalise in one process: line by line (before) "
+                         f"{r['line_by_line_per_s']:,.0f}/s, blocks {r['blocks_per_s']:,.0f}/s ({r['speedup']:.1f}x)")
     return "\n".join(lines)
 
 

@@ -27,8 +27,9 @@ import orjson
 from benchmark.data.formats import Bad, Drawing, _BadDrawing, _drawing_from_json
 from benchmark.data.normalise import CENTRE, DEGENERATE_DIAG2, SCALE, simplify_raw_many
 
-#: lines read and parsed at a time
+#: lines read and parsed at a time (raw drawings resample to ~1,000 points each: fewer a block)
 BLOCK_LINES = 2048
+RAW_BLOCK_LINES = 256
 _EXACT = 2.0**53  # larger magnitudes: orjson and json may disagree on int vs float
 
 
@@ -199,7 +200,7 @@ def read_blocks(path: Path, category: str, raw: bool) -> Iterator[Block | Drawin
     run = _Run(raw)
     lineno = 0
     with open(path, "rb") as fh:
-        while lines := list(islice(fh, BLOCK_LINES)):
+        while lines := list(islice(fh, RAW_BLOCK_LINES if raw else BLOCK_LINES)):
             for line in lines:
                 lineno += 1
                 if not line.strip():
