@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--encoder", action="append", help="encoder name; repeatable (default: the built-in defaults)")
     rn.add_argument("--data", help="dataset name or prepared .h5 path (default: the built-in defaults)")
     rn.add_argument("--nproc", type=int, default=1, help="local worker processes (torch.distributed)")
-    rn.add_argument("--seed", type=int, default=0)
+    rn.add_argument("--seed", type=_seeds, default=[0], metavar="S[,S...]",
+                    help="run seed; several (0,1,2) run everything once per seed and the leaderboard "
+                         "aggregates them with an interval that includes the variance between seeds")
     rn.add_argument("--results", default=DEFAULT_RESULTS, help="results folder; records go to RESULTS/runs/")
     rn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a setting: TASK.key=value for one task by name (also one trained on another "
@@ -137,6 +139,16 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
     for row in rows:
         table.add_row(*[str(c) for c in row])
     Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected whole numbers separated by commas, e.g. 0,1,2") from None
+    if any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds must be >= 0")
+    return seeds
 
 
 def cmd_run(args) -> int:

@@ -257,6 +257,10 @@ class Task(_Registered):
     #: Where the task's columns sit on a leaderboard (lower first; ties by task name). Rows are
     #: sorted by the first column shown.
     order: ClassVar[int] = 100
+    #: Task settings whose values make different *settings of the task* (e.g. the SLI ``preset``):
+    #: records say them (``task.variant``), and a leaderboard shows each value as its own columns,
+    #: labelled with it, never as a newer run replacing an older one. Other task settings do not.
+    variant_keys: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

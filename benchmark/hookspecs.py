@@ -113,6 +113,8 @@ def bench_register_perf_targets(register):
     """Register ``bench perf`` targets (throughput figures measured side by side).
 
     :param register: call ``register(name, module, description)``: ``module`` is an importable
-        module name with ``main(argv) -> int`` (imported only when the target runs).
+        module name with ``main(argv) -> int`` (imported only when the target runs) that prints
+        its figures as a table, or as one JSON value when ``argv`` holds ``--json``
+        (``bench perf --json`` gathers them into one object).
     :return: nothing (ignored).
     """

@@ -5,7 +5,8 @@ Schema version 2 (``results/runs/<run_id>.json``)::
     schema_version  2
     run_id          str, unique: <UTC time>-<task>-<encoder>-<dataset>-<6 hex>
     created         ISO-8601 UTC start time;  finished: ISO-8601 UTC end time
-    task            {name, version, plugin, plugin_version, order}
+    task            {name, version, plugin, plugin_version, order, variant}: variant = {key: value} of the
+                    task's ``variant_keys`` (e.g. {"preset": "bounded"}); each value is its own setting
     encoder         {name, version, plugin, plugin_version, capabilities, parameters, config_source}
                     config_source: where config.encoder came from: "command" (built from the
                     command's settings) or "checkpoint <folder>" (the loaded checkpoint's own config)
@@ -13,6 +14,8 @@ Schema version 2 (``results/runs/<run_id>.json``)::
     config          {encoder: {...}, task: {...}, data: {...}}: the full resolved configuration; encoder
                     is the config the evaluated module was built with
     seed            int;  world_size: int
+    seeds           [int]: every seed of a multi-seed command (``--seed 0,1,2``), whose runs of one row
+                    and task a leaderboard aggregates; [] for a one-seed command
     metrics         {name: {value, ci_low?, ci_high?, n?} + the task's declaration of the metric:
                      higher_is_better, description, unit, label, headline, kind ("score" | "speed"),
                      position (order in the task), field (per-sketch field, [numerator, denominator]
@@ -127,6 +130,8 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
                     "aggregation": None, "test": None, "same": [], "declared": False}
         record["metrics"][name] = {**defaults, **metric}
     record["task"].setdefault("order", 100)
+    record["task"].setdefault("variant", {})
+    record.setdefault("seeds", [])
     record["encoder"].setdefault("config_source", "command")
     return record
 

@@ -10,9 +10,10 @@ CLASSIFIER_TASK = "recognition"
 @hookimpl
 def bench_register_tasks(register):
     from tasks.recognition import Recognition
+    from tasks.reliance import LocationReliance
     from tasks.sli import TASKS as sli_tasks
 
-    for cls in (Recognition, *sli_tasks):
+    for cls in (Recognition, LocationReliance, *sli_tasks):
         register(cls)
 
 
@@ -37,3 +38,4 @@ def bench_run_defaults():
 @hookimpl
 def bench_register_perf_targets(register):
     register("sli", "tasks.perf_sli", "batched SLI vs the published one-sketch-at-a-time loop")
+    register("controls", "tasks.perf_controls", "SLI with its random-weights control and the bounded preset vs alone")

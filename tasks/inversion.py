@@ -247,18 +247,19 @@ def invert_published(model: EncoderModule, batch: StrokeBatch, start: torch.Tens
     return torch.nn.functional.pad(loc.detach(), (0, 0, 0, batch.stroke_mask.shape[1] - n))
 
 
-def start_locations(batch: StrokeBatch, mode: str, scale: float, seed: int) -> torch.Tensor:
+def start_locations(batch: StrokeBatch, mode: str, scale: float, seed: int, draw: int = 0) -> torch.Tensor:
     """``(B, S, 2)`` starting locations, each sketch's drawn from its own generator seeded by
     ``(seed, index)`` (so they do not depend on batching or sharding): ``randn`` (normal with
     standard deviation ``scale``, as published with 0.1), ``zero``, ``shuffle`` (a random
     permutation of the sketch's true start points) or ``original`` (the true start points: how
-    far does the classifier move a correct layout?); zero on padded strokes."""
+    far does the classifier move a correct layout?); zero on padded strokes. ``draw > 0`` gives
+    further independent draws (``draw=0`` is the SLI start; ``location_reliance`` averages several)."""
     check_choice("task.init", mode, INITS)
     true = batch.locations.detach().cpu().numpy()
     counts = batch.num_strokes.cpu().numpy()
     out = np.zeros_like(true)
     for row, (index, n) in enumerate(zip(batch.index.cpu().numpy(), counts)):
-        rng = np.random.default_rng([seed, int(index), 0])
+        rng = np.random.default_rng([seed, int(index), 0] + ([draw] if draw else []))
         if mode == "randn":
             out[row, :n] = rng.standard_normal((n, 2)) * scale
         elif mode == "shuffle":

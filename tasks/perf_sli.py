@@ -24,6 +24,7 @@ each, so the figures carry the machine's noise; the published implementation was
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -126,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=SLI_BATCH_SIZE, help="default: the SLI tasks' batch size")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     out = measure(args.sketches, args.single, args.compat, args.batch_size, args.steps, args.threads)
+    if args.json:
+        print(json.dumps(out, indent=2, default=float))
+        return 0
     print(f"SLI throughput: {out['model']}, {out['steps']} steps, {out['threads']} threads, batch {out['batch_size']}")
     print(f"sketches: {out['source']}; mean {out['mean_strokes']:.1f} strokes, {out['mean_points']:.0f} points")
     print(f"{'variant':<22} {'sketches':>8} {'wall s':>8} {'cpu s':>8} {'sketches/s':>11} {'x compat':>9} "

@@ -4,7 +4,17 @@ Both freeze a trained classifier (eval mode) and optimise only the strokes' star
 seeded sample of test sketches, in batches (every sketch optimised independently; see
 :mod:`tasks.inversion`). Any encoder declaring the ``sli`` capability works. Defaults follow the
 published protocol: SGD, lr 10, 100 steps, cosine annealing to 1e-5, gradient-norm clip 0.5 / lr,
-cross-entropy toward the target. The torch code lives in :mod:`tasks.sli_run`.
+cross-entropy toward the target (``preset=published``); ``preset=bounded`` keeps start points
+inside the data's box and stops a sketch once the target is reached with probability 0.9 (see
+:data:`tasks.sli_protocol.PRESETS`). Records of the two presets are separate leaderboard columns.
+
+Every number comes with its controls, computed in the same run on the same sketches, starts and
+targets: the **random-weights control** (the same architecture at fresh random weights, the
+model-randomisation check of Adebayo et al. 2018; a measure that scores it as well as the trained
+classifier says nothing about what was learned) and the **no-move control** (the start itself:
+``location_error_before``, ``accuracy_before``, ``success_at_start``). ``skill`` is the trained
+classifier's score minus the random-weights control's, per sketch, with its CI. The torch code
+lives in :mod:`tasks.sli_run`.
 """
 
 from __future__ import annotations
@@ -13,9 +23,10 @@ import dataclasses
 
 from benchmark import SLI, Metric, Task
 from benchmark.config import check_choice, check_number
-from tasks.sli_protocol import INITS, Protocol, protocol_defaults
+from tasks.sli_protocol import INITS, Protocol, apply_preset, protocol_defaults
 
 _COMMON = {
+    "preset": "published",
     "split": "test",
     "max_sketches": 500,
     "batch_size": 256,
@@ -34,9 +45,12 @@ def _speed(label: str) -> Metric:
 class _SLITask(Task):
     requires = frozenset({SLI})
     requires_trained = True
+    #: Records of different presets are different settings of the task (separate leaderboard columns).
+    variant_keys = ("preset",)
 
     @classmethod
     def check_config(cls, config):
+        apply_preset(config, cls.name)
         config.update(dataclasses.asdict(Protocol.from_config(config, cls.name)))
         config["batch_size"] = check_number(f"{cls.name}.batch_size", config["batch_size"], whole=True, least=1)
         for key in ("pictures", "animation_frames"):
@@ -51,7 +65,7 @@ class SLIRecovery(_SLITask):
 
     name = "sli_recovery"
     description = "Stroke location inversion: scrambled stroke start points optimised back toward the true class"
-    version = "2"
+    version = "3"
     order = 10
     defaults = {**_COMMON, "init": "randn", "init_scale": 0.1}
     metrics = {
@@ -63,11 +77,26 @@ class SLIRecovery(_SLITask):
         "aligned_fidelity": Metric(True, "fidelity after the best similarity transform (rotation, scale, "
                                          "translation) of each layout onto the true one: is the arrangement "
                                          "recovered, whatever its size or orientation; sketches with fewer than "
-                                         "three strokes excluded", "fraction", label="SLI aligned fidelity",
-                                   headline=True, field=("aligned_error_reduction", "aligned_error_before"),
+                                         "three strokes excluded", "fraction", label="SLI aligned fidelity", field=("aligned_error_reduction", "aligned_error_before"),
                                    aggregation="ratio_of_means"),
+        "skill": Metric(True, "fidelity minus the random-weights control's fidelity (the same architecture at "
+                              "random weights, inverted from the same starts toward the same classes): what the "
+                              "trained weights add; a ratio of means over the same sketches", "fraction",
+                        label="SLI skill vs random", headline=True,
+                        field=("skill_reduction", "location_error_before"), aggregation="ratio_of_means"),
+        "control_fidelity": Metric(True, "fidelity of the random-weights control (model randomisation, Adebayo "
+                                         "et al. 2018); the no-move control (the start itself) has fidelity 0 by "
+                                         "construction", "fraction", label="control fidelity", headline=True,
+                                   field=("control_location_error_reduction", "location_error_before"),
+                                   aggregation="ratio_of_means"),
+        "aligned_skill": Metric(True, "aligned fidelity minus the random-weights control's", "fraction",
+                                label="SLI aligned skill", field=("aligned_skill_reduction", "aligned_error_before"),
+                                aggregation="ratio_of_means"),
+        "control_aligned_fidelity": Metric(True, "aligned fidelity of the random-weights control", "fraction",
+                                           field=("control_aligned_error_reduction", "aligned_error_before"),
+                                           aggregation="ratio_of_means"),
         "location_error_before": Metric(False, "mean distance of scrambled to true start points, global "
-                                               "translation removed", "normalised units",
+                                               "translation removed: the no-move control's error", "normalised units",
                                         field="location_error_before"),
         "location_error_after": Metric(False, "mean distance of recovered to true start points, global "
                                               "translation removed", "normalised units", field="location_error_after"),
@@ -75,10 +104,15 @@ class SLIRecovery(_SLITask):
                                  "normalised units", field="chamfer_before"),
         "chamfer_after": Metric(False, "symmetric Chamfer distance of the recovered to the original drawing",
                                 "normalised units", field="chamfer_after"),
-        "accuracy_before": Metric(True, "top-1 accuracy on the scrambled sketches", "fraction",
+        "control_location_error_after": Metric(False, "mean location error after the random-weights control's "
+                                                      "inversion", "normalised units",
+                                               field="control_location_error_after"),
+        "accuracy_before": Metric(True, "top-1 accuracy on the scrambled sketches (the no-move control)", "fraction",
                                   field="correct_before", aggregation="proportion"),
         "accuracy_after": Metric(True, "top-1 accuracy on the recovered sketches", "fraction", label="acc. after SLI",
-                                 headline=True, field="correct_after", aggregation="proportion"),
+                                 field="correct_after", aggregation="proportion"),
+        "control_accuracy_after": Metric(True, "top-1 accuracy of the random-weights control after its inversion",
+                                         "fraction", field="control_correct_after", aggregation="proportion"),
         "p_true_before": Metric(True, "mean true-class probability on the scrambled sketches", "probability",
                                 field="p_true_before"),
         "p_true_after": Metric(True, "mean true-class probability on the recovered sketches", "probability",
@@ -107,13 +141,26 @@ class SLITransfer(_SLITask):
 
     name = "sli_transfer"
     description = "Stroke location inversion: true stroke start points optimised toward another class"
-    version = "1"
+    version = "2"
     order = 20
     defaults = {**_COMMON, "target": None}
     metrics = {
         "success_rate": Metric(True, "fraction of sketches predicted as the target class at the end", "fraction",
                                label="SLI transfer", headline=True, field="success", aggregation="proportion",
                                same=("target",)),
+        "success_on_canvas": Metric(True, "fraction of sketches predicted as the target class at the end with every "
+                                          "point of the moved drawing still on the canvas ([-1, 1])", "fraction",
+                                    label="transfer on canvas", headline=True, field="success_on_canvas",
+                                    aggregation="proportion", same=("target",)),
+        "skill": Metric(True, "success rate minus the random-weights control's (the same architecture at random "
+                              "weights, from the same layouts toward the same targets)", "fraction",
+                        label="transfer skill vs random", headline=True, field="transfer_skill", same=("target",)),
+        "control_success_rate": Metric(True, "success rate of the random-weights control", "fraction",
+                                       label="control transfer", headline=True, field="control_success",
+                                       aggregation="proportion", same=("target",)),
+        "success_at_start": Metric(False, "fraction already predicted as the target before any step (the no-move "
+                                          "control)", "fraction", field="success_at_start", aggregation="proportion",
+                                   same=("target",)),
         "steps_to_flip": Metric(False, "mean step of the first target prediction, over sketches that reached "
                                        "it", "steps", field="steps_to_flip", same=("target",)),
         "displacement": Metric(False, "mean start-point displacement at the first target prediction, over "

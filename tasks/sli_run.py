@@ -24,6 +24,7 @@ from benchmark.records import atomic_write_text
 from tasks import sli_metrics as sm
 from tasks.inversion import Inversion, Protocol, freeze, invert_many, random_other_classes, start_locations
 from tasks.sli_pictures import SketchPicture, target_probability_curve, thumbnail_strip, write_gallery
+from tasks.sli_protocol import CANVAS_EDGE
 
 GALLERY = "gallery"
 #: The report's thumbnail strip of the run (a few pictured sketches, before and after) and the per-step
@@ -35,9 +36,13 @@ _SAMPLE_STREAM, _PICTURE_STREAM = 3, 4
 _COMMON_COLUMNS = ("index", "label", "target", "num_strokes", "pred_before", "pred_after", "p_target_before",
                    "p_target_after", "steps_taken")
 _RECOVERY = ("location_error_before", "location_error_after", "fidelity", "aligned_error_before",
-             "aligned_error_after", "aligned_fidelity", "chamfer_before", "chamfer_after", "steps_to_correct")
-_TRANSFER = ("steps_to_flip", "displacement", "p_original_before", "p_original_after")
-_INT_COLUMNS = frozenset({"index", "label", "target", "num_strokes", "pred_before", "pred_after", "steps_taken"})
+             "aligned_error_after", "aligned_fidelity", "chamfer_before", "chamfer_after", "steps_to_correct",
+             "control_location_error_after", "control_aligned_error_after")
+_TRANSFER = ("steps_to_flip", "displacement", "p_original_before", "p_original_after", "on_canvas")
+#: Columns of the random-weights control's inversion (same sketches, starts and targets).
+_CONTROL = ("control_pred_after", "control_p_target_after")
+_INT_COLUMNS = frozenset({"index", "label", "target", "num_strokes", "pred_before", "pred_after", "steps_taken",
+                          "control_pred_after"})
 
 
 @dataclass
@@ -102,12 +107,15 @@ def _shapes(batch) -> list[list[np.ndarray]]:
     return [[rel[b, s, point_mask[b, s]] for s in range(counts[b])] for b in range(batch.size)]
 
 
-def _recovery_rows(shapes, true, start, inv: Inversion) -> dict[str, list]:
+def _recovery_rows(shapes, true, start, inv: Inversion, control: Inversion) -> dict[str, list]:
     out: dict[str, list] = {k: [] for k in _RECOVERY}
     final = inv.final.numpy().astype(np.float64)
+    control_final = control.final.numpy().astype(np.float64)
     for b, sketch in enumerate(shapes):
         n = len(sketch)
         t, s, f = true[b, :n], start[b, :n], final[b, :n]
+        out["control_location_error_after"].append(sm.location_error(control_final[b, :n], t))
+        out["control_aligned_error_after"].append(sm.aligned_error(control_final[b, :n], t))
         before, after = sm.location_error(s, t), sm.location_error(f, t)
         original = sm.place(sketch, t)
         out["location_error_before"].append(before)
@@ -126,9 +134,11 @@ def _recovery_rows(shapes, true, start, inv: Inversion) -> dict[str, list]:
 def _transfer_rows(shapes, true, inv: Inversion, labels) -> dict[str, list]:
     out: dict[str, list] = {k: [] for k in _TRANSFER}
     first_hit = inv.first_hit.numpy().astype(np.float64)
+    final = inv.final.numpy().astype(np.float64)
     for b, sketch in enumerate(shapes):
         n = len(sketch)
         hit = int(inv.hit_step[b])
+        out["on_canvas"].append(float(np.abs(sm.place(sketch, final[b, :n])).max() <= CANVAS_EDGE))
         out["steps_to_flip"].append(sm.first_step(hit))
         out["displacement"].append(sm.displacement(first_hit[b, :n], true[b, :n]) if hit >= 0 else float("nan"))
         out["p_original_before"].append(float(inv.probs_before[b, labels[b]]))
@@ -136,8 +146,10 @@ def _transfer_rows(shapes, true, inv: Inversion, labels) -> dict[str, list]:
     return out
 
 
-def _invert_batch(ctx, plan: _Plan, model, batch, transfer: bool) -> tuple[dict[str, np.ndarray], list[tuple]]:
-    """Invert one batch: its per-sketch columns and ``(index, payload)`` for its pictured sketches."""
+def _invert_batch(ctx, plan: _Plan, model, control, batch, transfer: bool
+                  ) -> tuple[dict[str, np.ndarray], list[tuple]]:
+    """Invert one batch with the classifier and with its random-weights ``control`` (same starts
+    and targets): its per-sketch columns and ``(index, payload)`` for its pictured sketches."""
     cfg = ctx.task_config
     index = batch.index.cpu().numpy()
     labels = batch.labels.cpu().numpy()
@@ -154,6 +166,7 @@ def _invert_batch(ctx, plan: _Plan, model, batch, transfer: bool) -> tuple[dict[
     workers = torch.get_num_threads() if device.type == "cpu" else 1
     inv = invert_many(model, batch, start, torch.as_tensor(targets, device=device), plan.protocol,
                       torch.as_tensor(record, device=device) if record.any() else None, workers=workers)
+    ctrl = invert_many(control, batch, start, torch.as_tensor(targets, device=device), plan.protocol, workers=workers)
     shapes = _shapes(batch)
     true = batch.locations.cpu().numpy().astype(np.float64)
     rows = np.arange(batch.size)
@@ -161,9 +174,10 @@ def _invert_batch(ctx, plan: _Plan, model, batch, transfer: bool) -> tuple[dict[
                "pred_before": inv.probs_before.argmax(1).numpy(), "pred_after": inv.probs_after.argmax(1).numpy(),
                "p_target_before": inv.probs_before[rows, targets].numpy(),
                "p_target_after": inv.probs_after[rows, targets].numpy(), "steps_taken": inv.steps_taken.numpy(),
-               _CURVE: inv.p_target.numpy()}
+               "control_pred_after": ctrl.probs_after.argmax(1).numpy(),
+               "control_p_target_after": ctrl.probs_after[rows, targets].numpy(), _CURVE: inv.p_target.numpy()}
     columns.update(_transfer_rows(shapes, true, inv, labels) if transfer else
-                   _recovery_rows(shapes, true, start.cpu().numpy().astype(np.float64), inv))
+                   _recovery_rows(shapes, true, start.cpu().numpy().astype(np.float64), inv, ctrl))
     pictures = []
     for r, b in enumerate(np.flatnonzero(record)):
         n = len(shapes[b])
@@ -177,13 +191,15 @@ def _run(ctx, transfer: bool) -> TaskResult:
     cfg = ctx.task_config
     plan = _plan(ctx, transfer)
     model = freeze(ctx.load_encoder(ctx.checkpoint))
-    columns: dict[str, list] = {k: [] for k in (*_COMMON_COLUMNS, _CURVE, *(_TRANSFER if transfer else _RECOVERY))}
+    control = freeze(ctx.random_encoder())
+    columns: dict[str, list] = {k: [] for k in (*_COMMON_COLUMNS, *_CONTROL, _CURVE,
+                                                *(_TRANSFER if transfer else _RECOVERY))}
     pictured: list[tuple] = []
     started = time.perf_counter()
     with bar(ctx.dist.rank) as progress:
         job = progress.add_task(f"{'transfer' if transfer else 'recovery'} ({cfg['split']})", total=len(plan.indices))
         for batch in ctx.eval_batches(cfg["split"], cfg["batch_size"], indices=plan.indices):
-            batch_columns, batch_pictures = _invert_batch(ctx, plan, model, batch, transfer)
+            batch_columns, batch_pictures = _invert_batch(ctx, plan, model, control, batch, transfer)
             for key, values in batch_columns.items():
                 columns[key].extend(np.asarray(values).tolist())
             pictured += batch_pictures
@@ -225,8 +241,13 @@ def per_sketch_rows(g: dict[str, np.ndarray], categories: list[str], transfer: b
             row.update(target=target, target_category=categories[target])
         row.update(num_strokes=int(g["num_strokes"][i]), pred_before=int(g["pred_before"][i]),
                    pred_after=int(g["pred_after"][i]), steps_taken=int(g["steps_taken"][i]))
+        row.update(control_pred_after=int(g["control_pred_after"][i]),
+                   control_p_target_after=float(g["control_p_target_after"][i]))
         if transfer:
-            row["success"] = bool(g["pred_after"][i] == target)
+            success, control_success = bool(g["pred_after"][i] == target), bool(g["control_pred_after"][i] == target)
+            row.update(success=success, success_on_canvas=success and bool(g["on_canvas"][i]),
+                       control_success=control_success, transfer_skill=float(success) - float(control_success),
+                       success_at_start=bool(g["pred_before"][i] == target))
             row.update({k: float(g[k][i]) for k in _TRANSFER})
             row.update(p_original_drop=float(g["p_original_before"][i] - g["p_original_after"][i]),
                        p_target_before=float(g["p_target_before"][i]), p_target_after=float(g["p_target_after"][i]))
@@ -234,9 +255,15 @@ def per_sketch_rows(g: dict[str, np.ndarray], categories: list[str], transfer: b
             row.update(correct_before=bool(g["pred_before"][i] == label), correct_after=bool(g["pred_after"][i] == label),
                        p_true_before=float(g["p_target_before"][i]), p_true_after=float(g["p_target_after"][i]))
             row.update({k: float(g[k][i]) for k in _RECOVERY})
-            for errors, fidelity in (("location_error", "fidelity"), ("aligned_error", "aligned_fidelity")):
-                row[f"{errors}_reduction"] = (float(g[f"{errors}_before"][i] - g[f"{errors}_after"][i])
-                                              if math.isfinite(float(g[fidelity][i])) else None)
+            row["control_correct_after"] = bool(g["control_pred_after"][i] == label)
+            for errors, fidelity, skill in (("location_error", "fidelity", "skill"),
+                                            ("aligned_error", "aligned_fidelity", "aligned_skill")):
+                something = math.isfinite(float(g[fidelity][i]))
+                before, after = float(g[f"{errors}_before"][i]), float(g[f"{errors}_after"][i])
+                control_after = float(g[f"control_{errors}_after"][i])
+                row[f"{errors}_reduction"] = before - after if something else None
+                row[f"control_{errors}_reduction"] = before - control_after if something else None
+                row[f"{skill}_reduction"] = control_after - after if something else None
         out.append(row)
     return out
 

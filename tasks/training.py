@@ -17,6 +17,7 @@ from benchmark.contracts import TaskResult
 from benchmark.errors import BenchError
 from benchmark.guards import check_logits, check_loss
 from benchmark.progress import bar
+from tasks.recognition import resolve_recipe
 
 CHECKPOINT = "checkpoint"
 
@@ -114,9 +115,13 @@ def train(ctx):
     if ctx.dist.distributed:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     steps_per_epoch = ctx.train_steps("train", cfg["batch_size"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, steps_per_epoch * cfg["epochs"]))
+    recipe = resolve_recipe(cfg, steps_per_epoch)
+    epochs = recipe["epochs"]
+    ctx.say(f"recipe {recipe['name']}: {epochs} epochs ({recipe['epochs_from']}) of {steps_per_epoch} steps, "
+            f"lr {recipe['lr']:g} ({recipe['lr_from']})")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=cfg["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, steps_per_epoch * epochs))
     best = {"valid_top1": -1.0, "epoch": -1}
     start_epoch, train_s, seen = 0, 0.0, 0
     checkpoint_dir = ctx.run_dir / CHECKPOINT
@@ -127,13 +132,13 @@ def train(ctx):
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         best, start_epoch, train_s, seen = state["best"], state["epoch"] + 1, state["train_s"], state["seen"]
-        ctx.say(f"resuming after epoch {state['epoch'] + 1} of {cfg['epochs']}")
-    for epoch in range(start_epoch, cfg["epochs"]):
+        ctx.say(f"resuming after epoch {state['epoch'] + 1} of {epochs}")
+    for epoch in range(start_epoch, epochs):
         net.train()
         started = time.perf_counter()
         total_loss, count = 0.0, 0
         with bar(ctx.dist.rank) as progress:
-            job = progress.add_task(f"epoch {epoch + 1}/{cfg['epochs']}", total=steps_per_epoch)
+            job = progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps_per_epoch)
             for step, (batch, global_size) in enumerate(
                     ctx.train_batches("train", cfg["batch_size"], epoch, cfg["bucket_batches"])):
                 logits = net(batch)
@@ -172,14 +177,14 @@ def train(ctx):
             ctx.log_metrics({"epoch": epoch + 1, "train_loss": totals[0] / max(totals[1], 1),
                              "valid_top1": valid_top1, "lr": scheduler.get_last_lr()[0],
                              "epoch_s": epoch_s}, step=epoch)
-            ctx.say(f"epoch {epoch + 1}/{cfg['epochs']}: train loss {totals[0] / max(totals[1], 1):.4f}, "
+            ctx.say(f"epoch {epoch + 1}/{epochs}: train loss {totals[0] / max(totals[1], 1):.4f}, "
                     f"valid top-1 {valid_top1:.4f}{' (best)' if improved else ''}, {epoch_s:.1f}s")
         best = distributed.broadcast_object(ctx.dist, best)
         _save_state(ctx, model, optimizer, scheduler, best, epoch, train_s, seen)
     distributed.barrier(ctx.dist)
     best_model = ctx.load_encoder(checkpoint_dir)
     _drop_state(ctx)
-    extra = {"best_epoch": best["epoch"] + 1, "epochs": cfg["epochs"], "train_s": round(train_s, 3),
+    extra = {"best_epoch": best["epoch"] + 1, "epochs": epochs, "recipe": recipe, "train_s": round(train_s, 3),
              "train_samples_seen": seen}
     return best_model, checkpoint_dir, best["valid_top1"], seen / train_s if train_s else None, extra
 

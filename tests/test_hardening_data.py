@@ -17,7 +17,7 @@ import pytest
 from conftest import run_bench
 
 from benchmark.data.formats import load_npz, write_npz
-from benchmark.data.h5store import H5Writer, open_h5
+from benchmark.data.h5store import H5Writer, Spill, open_h5
 from benchmark.data.prepare import prepare
 from benchmark.errors import BenchError
 
@@ -199,18 +199,16 @@ def test_disk_full_while_preparing_is_one_line_and_keeps_the_old_file(tmp_path, 
     out = tmp_path / "old.h5"
     _h5(out)
     before = out.read_bytes()
-    real_init = H5Writer.__init__
+    real_init = Spill.__init__
 
     def init(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
-        for split, fhs in self._spill.items():
-            for fh in fhs:
-                fh.close()
-            self._spill[split] = (open("/dev/full", "wb"), open("/dev/full", "wb"))
+        self._file.close()
+        self._file = open("/dev/full", "wb")
 
-    monkeypatch.setattr(H5Writer, "__init__", init)
+    monkeypatch.setattr(Spill, "__init__", init)
     with pytest.raises(BenchError) as caught:
-        prepare(src, ["cat"], out)
+        prepare(src, ["cat"], out, workers=1)
     assert "No space left on device" in str(caught.value) and "free some space" in str(caught.value)
     assert "\n" not in str(caught.value)
     assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["old.h5", "src"]

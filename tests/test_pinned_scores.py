@@ -16,19 +16,27 @@ import pytest
 from conftest import ROOT, TINY_PLUGIN, run_bench
 
 ORACLE = ROOT / "tests" / "plugins" / "layout_oracle.py"
-SETTINGS = {"recognition": [],
+SETTINGS = {"recognition": [], "location_reliance": [],
             "sli_recovery": ["--set", "steps=10", "--set", "max_sketches=12", "--set", "pictures=1"],
             "sli_transfer": ["--set", "steps=10", "--set", "max_sketches=12", "--set", "pictures=1"]}
 #: task -> (version, {metric: value}) for the oracle checkpoint below; speeds are not scores.
 PINNED = {
     "recognition": ("1", {"test_loss": 0.0859240132269262, "top1": 1.0, "top5": 1.0}),
-    "sli_recovery": ("2", {"accuracy_after": 1.0, "accuracy_before": 0.3333333333333333, "aligned_fidelity": None,
-                           "chamfer_after": 0.33406107915738587, "chamfer_before": 0.16928625913765014,
-                           "fidelity": -0.691310226100502, "location_error_after": 0.470311197040216,
-                           "location_error_before": 0.2780750626244182, "p_true_after": 0.9999287724494934,
-                           "p_true_before": 0.3242287151005219, "steps_to_correct": 0.75}),
-    "sli_transfer": ("1", {"displacement": 0.35355336802197296, "p_original_drop": 0.919250322039305,
-                           "p_target_after": 0.9999100665251414, "steps_to_flip": 1.0, "success_rate": 1.0}),
+    "location_reliance": ("1", {"p_true_drop": 0.6673203957136205, "p_true_drop_shuffle": 0.3341171478938102,
+                                "reliance": 0.75, "reliance_shuffle": 0.375, "top1_scrambled": 0.25,
+                                "top1_shuffled": 0.625, "top1_true": 1.0}),
+    "sli_recovery": ("3", {"accuracy_after": 1.0, "accuracy_before": 0.3333333333333333, "aligned_fidelity": None,
+                           "aligned_skill": None, "chamfer_after": 0.33406107915738587,
+                           "chamfer_before": 0.16928625913765014, "control_accuracy_after": 1.0,
+                           "control_aligned_fidelity": None, "control_fidelity": -0.691310226100502,
+                           "control_location_error_after": 0.470311197040216, "fidelity": -0.691310226100502,
+                           "location_error_after": 0.470311197040216, "location_error_before": 0.2780750626244182,
+                           "p_true_after": 0.9999287724494934, "p_true_before": 0.3242287151005219, "skill": 0.0,
+                           "steps_to_correct": 0.75}),
+    "sli_transfer": ("2", {"control_success_rate": 1.0, "displacement": 0.35355336802197296,
+                           "p_original_drop": 0.919250322039305, "p_target_after": 0.9999100665251414, "skill": 0.0,
+                           "steps_to_flip": 1.0, "success_at_start": 0.0, "success_on_canvas": 0.75,
+                           "success_rate": 1.0}),
 }
 
 

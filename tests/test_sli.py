@@ -242,7 +242,9 @@ def _inversion(final: torch.Tensor, batch) -> Inversion:
 def test_perfect_recovery_scores_fidelity_one_and_chamfer_zero(batch):
     true = batch.locations.numpy().astype(np.float64)
     start = start_locations(batch, "randn", 0.1, seed=0).numpy().astype(np.float64)
-    rows = _recovery_rows(_shapes(batch), true, start, _inversion(batch.locations.clone(), batch))
+    no_move = _inversion(torch.from_numpy(start).float(), batch)  # a control that stays at the start
+    rows = _recovery_rows(_shapes(batch), true, start, _inversion(batch.locations.clone(), batch), no_move)
+    assert np.allclose(rows["control_location_error_after"], rows["location_error_before"], atol=1e-6)
     multi = batch.num_strokes.numpy() > 1
     assert np.allclose(np.asarray(rows["fidelity"])[multi], 1.0)
     three = batch.num_strokes.numpy() > 2
@@ -251,7 +253,8 @@ def test_perfect_recovery_scores_fidelity_one_and_chamfer_zero(batch):
     assert np.allclose(rows["chamfer_after"], 0.0) and np.allclose(rows["location_error_after"], 0.0)
     assert (np.asarray(rows["chamfer_before"]) > 0).all()
     # translated as a whole: the layout is perfect (fidelity 1) but the drawing moved (Chamfer > 0)
-    moved = _recovery_rows(_shapes(batch), true, start, _inversion(batch.locations + torch.tensor([0.5, 0.0]), batch))
+    shifted = _inversion(batch.locations + torch.tensor([0.5, 0.0]), batch)
+    moved = _recovery_rows(_shapes(batch), true, start, shifted, shifted)
     assert np.allclose(np.asarray(moved["fidelity"])[multi], 1.0)
     assert (np.asarray(moved["chamfer_after"]) > 0.1).all()
 
@@ -285,6 +288,9 @@ def test_aggregate_fidelity_on_known_cases():
             g[key] = np.zeros(n)
         g["fidelity"] = np.array([sm.fidelity(b, a) for b, a in zip(before, after)])  # as the inversion gives
         g["aligned_fidelity"] = np.full(n, np.nan)
+        # a control that did not move: its error is the start's, so skill = fidelity
+        g.update(control_pred_after=np.zeros(n, int), control_p_target_after=np.zeros(n),
+                 control_location_error_after=np.array(before, dtype=float), control_aligned_error_after=np.zeros(n))
         rows = per_sketch_rows(g, ["a"], transfer=False)
         return {name: aggregate(m.aggregation, columns(rows, m.fields), seed=0)
                 for name, m in SLIRecovery.metrics.items() if m.fields}
@@ -296,6 +302,7 @@ def test_aggregate_fidelity_on_known_cases():
     worse = run([0.2, 0.2], [0.3, 0.5])
     assert worse["fidelity"].value == pytest.approx(-1.0)
     assert perfect["accuracy_after"].value == 1.0 and perfect["aligned_fidelity"].n == 0
+    assert half["skill"].value == pytest.approx(0.5) and half["control_fidelity"].value == 0.0
 
 
 def test_one_stroke_sketch():
@@ -305,7 +312,7 @@ def test_one_stroke_sketch():
     inv = invert(model, one, start, one.labels, Protocol(steps=5))
     assert inv.final.shape == (1, 1, 2) and torch.isfinite(inv.final).all()
     rows = _recovery_rows(_shapes(one), one.locations.numpy().astype(np.float64),
-                          start.numpy().astype(np.float64), inv)
+                          start.numpy().astype(np.float64), inv, inv)
     assert rows["location_error_before"] == [0.0] and np.isnan(rows["fidelity"][0])
     assert np.isfinite(rows["chamfer_after"][0])
     # NaN fidelities (one-stroke sketches) are left out of the mean and its count
@@ -470,7 +477,7 @@ def test_a_classifier_that_peaks_at_the_true_layout_gets_it_back(batch):
     start = start_locations(batch, "randn", 0.1, seed=0)
     inv = invert(_ScoresItsLayout(), batch, start, torch.zeros(batch.size, dtype=torch.long), Protocol())
     rows = _recovery_rows(_shapes(batch), batch.locations.numpy().astype(np.float64),
-                          start.numpy().astype(np.float64), inv)
+                          start.numpy().astype(np.float64), inv, inv)
     multi = batch.num_strokes.numpy() > 1
     assert (np.asarray(rows["fidelity"])[multi] > 0.95).all()
     assert (np.asarray(rows["chamfer_after"]) < np.asarray(rows["chamfer_before"]))[multi].all()

@@ -32,6 +32,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="on a bad drawing: stop (default) or skip it and count it")
     p.add_argument("--force", action="store_true",
                    help="replace --out even when it is not a sketchxai-bench data file")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes reading categories at once (default: the idle cores; the file is the same)")
     p.set_defaults(func=prepare_command)
 
     d = sub.add_parser("download", help="download QuickDraw files (resumable)",
@@ -54,7 +56,7 @@ def prepare_command(args: argparse.Namespace) -> int:
     report = prepare(args.source, resolve_categories(args.categories), args.out,
                      max_per_category=args.max_per_category,
                      split_fractions=parse_fractions(args.split_fractions), on_error=args.on_error,
-                     force=args.force)
+                     force=args.force, workers=args.workers)
     kept = report.counts["kept"]
     print(f"wrote {report.out}: {report.format} source, {len(report.counts['per_category'])} categories, "
           f"train {kept['train']} / valid {kept['valid']} / test {kept['test']} sketches "

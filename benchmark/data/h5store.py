@@ -22,8 +22,8 @@ reason, dropped degenerate), plus ``content_checksum``: the sha256 that
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from array import array
 import os
 import shutil
 import tempfile
@@ -39,75 +39,162 @@ SCHEMA_VERSION = 1
 SPLITS = ("train", "valid", "test")
 _CHUNK_ROWS = 1 << 16
 _COMPRESS = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+#: a spill segment's fields (the points' float32 rows, source_xy int32 rows, lengths and labels
+#: int64, key ids and countries as bytes back to back with their int32 lengths)
+_FIELDS = ("points", "xy", "lengths", "labels", "keys", "key_lengths", "countries", "country_lengths")
+_LENGTHS = {"keys": "key_lengths", "countries": "country_lengths"}
+_FLUSH_ROWS = 1 << 18   # pending points + sketches before a spill writes them out
+_COPY_ROWS = 1 << 20    # rows gathered a write when spills are streamed into the file
+
+
+class Spill:
+    """Sketches appended split by split to one temporary file ``<folder>/<stem>.spill``, written
+    out every ``_FLUSH_ROWS`` points and sketches of a split as one segment (each field's bytes
+    back to back, their places in :attr:`sizes`), so memory stays bounded whatever the input size.
+
+    :class:`H5Writer` keeps one for :meth:`H5Writer.add`; ``bench data prepare`` fills one per
+    category in its worker processes and hands :attr:`sizes` to :meth:`H5Writer.add_part`.
+    """
+
+    def __init__(self, folder: Path, stem: str, out: Path):
+        self.folder, self.stem, self.out = Path(folder), stem, Path(out)
+        #: per split: sketches, points, the widest key id / country (bytes) and the segments
+        #: (per field its byte offset and size in the file)
+        self.sizes = {s: {"sketches": 0, "points": 0, "key_width": 1, "country_width": 1, "segments": []}
+                      for s in SPLITS}
+        try:
+            self._file = open(part_path(folder, stem), "wb")
+        except OSError as e:
+            raise self._error(e) from None
+        self._written = 0
+        self._pending: dict[str, tuple[list, ...]] = {s: tuple([] for _ in _FIELDS) for s in SPLITS}
+        self._pending_rows = dict.fromkeys(SPLITS, 0)
+
+    def add(self, split: str, points: np.ndarray, source_xy: np.ndarray, label: int,
+            key_id: str = "", country: str = "") -> None:
+        """Append one sketch: normalised ``points`` ``(n, 3)`` float32 and ``source_xy`` ``(n, 2)``."""
+        self.add_block(split, np.asarray(points, np.float32), np.asarray(source_xy, np.int32),
+                       np.array([len(points)], np.int64), np.array([label], np.int64),
+                       [key_id.encode()], [country.encode()])
+
+    def add_block(self, split: str, points: np.ndarray, source_xy: np.ndarray, lengths: np.ndarray,
+                  labels: np.ndarray, key_ids: list[bytes], countries: list[bytes]) -> None:
+        """Append sketches at once: their points ``(N, 3)`` float32 and ``source_xy`` ``(N, 2)`` int32
+        back to back, ``lengths`` ``(n,)`` points each, ``labels`` ``(n,)``, key ids and countries."""
+        if not len(lengths):
+            return
+        keys, countries_b = b"".join(key_ids), b"".join(countries)
+        key_lengths = np.fromiter(map(len, key_ids), np.int32, len(key_ids))
+        country_lengths = np.fromiter(map(len, countries), np.int32, len(countries))
+        size = self.sizes[split]
+        size["sketches"] += len(lengths)
+        size["points"] += len(points)
+        size["key_width"] = max(size["key_width"], int(key_lengths.max()))
+        size["country_width"] = max(size["country_width"], int(country_lengths.max()))
+        for pending, item in zip(self._pending[split], (points, source_xy, lengths, labels, keys,
+                                                         key_lengths, countries_b, country_lengths)):
+            pending.append(item)
+        self._pending_rows[split] += len(points) + len(lengths)
+        if self._pending_rows[split] >= _FLUSH_ROWS:
+            self._flush(split)
+
+    def _error(self, e: OSError) -> BenchError:
+        return BenchError(f"cannot write {self.out}: {e.strerror or e} while writing temporary data in "
+                          f"{self.folder.parent}; free some space (or choose another --out) and run again")
+
+    def _flush(self, split: str) -> None:
+        if not self._pending_rows[split]:
+            return
+        segment = {}
+        try:
+            for name, chunks in zip(_FIELDS, self._pending[split]):
+                data = b"".join(chunks) if isinstance(chunks[0], bytes) else \
+                    np.ascontiguousarray(np.concatenate(chunks)).tobytes()
+                self._file.write(data)  # (ndarray.tofile can lose ENOSPC)
+                segment[name] = (self._written, len(data))
+                self._written += len(data)
+                chunks.clear()
+            self._file.flush()
+        except OSError as e:  # disk full while spilling: the writer's with block removes the temporaries
+            raise self._error(e) from None
+        self.sizes[split]["segments"].append(segment)
+        self._pending_rows[split] = 0
+
+    def close(self) -> dict[str, dict[str, int]]:
+        """Flush and close the files; returns :attr:`sizes`."""
+        for split in SPLITS:
+            self._flush(split)
+        self.discard()
+        return self.sizes
+
+    def discard(self) -> None:
+        """Close the file without flushing (after an error; the folder is removed by its owner)."""
+        try:
+            self._file.close()
+        except OSError:  # only after a failed write (close flushes first): being cleaned up
+            pass
+
+
+def part_path(folder: Path, stem: str) -> Path:
+    return Path(folder) / f"{stem}.spill"
 
 
 class H5Writer:
-    """Collects sketches split by split (spilling points to disk, so memory stays small) and
-    writes the file atomically on :meth:`commit`; leaving the ``with`` block without committing
-    (an error, Ctrl-C) removes every temporary file. Temporaries live beside ``out``."""
+    """Collects sketches split by split in :class:`Spill` files (so memory stays bounded) and writes
+    the file atomically on :meth:`commit`, streaming the spills into it chunk by chunk; leaving the
+    ``with`` block without committing (an error, Ctrl-C) removes every temporary file. Temporaries
+    live beside ``out``, in :attr:`folder`.
+
+    Sketches come from :meth:`add` (one at a time, in this process) or from parts that other
+    processes spilled into :attr:`folder` (:meth:`add_part`); the file holds them in the order
+    they were added.
+    """
 
     def __init__(self, out: Path, categories: list[str]):
         self.out = Path(out)
         self.categories = list(categories)
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}."))
+            self.folder = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}."))
         except OSError as e:
             raise BenchError(f"cannot write {self.out}: {e}") from None
-        self._spill = {s: (open(self._tmp / f"{s}.points", "wb"), open(self._tmp / f"{s}.xy", "wb"))
-                       for s in SPLITS}
-        self._meta: dict[str, dict[str, Any]] = {
-            s: {"lengths": array("q"), "labels": array("q"), "key_ids": [], "countries": []} for s in SPLITS}
-        self._pending: dict[str, tuple[list, list]] = {s: ([], []) for s in SPLITS}
-        self._pending_points = dict.fromkeys(SPLITS, 0)
+        self._parts: list[str] = []
+        self._sizes: dict[str, dict[str, dict[str, int]]] = {}
+        self._own: Spill | None = None
 
     def __enter__(self) -> "H5Writer":
         return self
 
     def __exit__(self, *exc) -> None:
-        self._cleanup()
-
-    def _cleanup(self) -> None:
-        self._close_spill()
-        shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def _close_spill(self) -> None:
-        for fhs in self._spill.values():
-            for fh in fhs:
-                try:
-                    fh.close()
-                except OSError:  # only after a failed write (commit flushes first): being cleaned up
-                    pass
-
-    def _flush(self, split: str) -> None:
-        try:
-            for chunks, fh in zip(self._pending[split], self._spill[split]):
-                if chunks:
-                    fh.write(np.ascontiguousarray(np.concatenate(chunks)).data)  # (tofile can lose ENOSPC)
-                    chunks.clear()
-                fh.flush()
-        except OSError as e:  # disk full while spilling: the with block removes the temporaries
-            raise BenchError(f"cannot write {self.out}: {e.strerror or e} while writing temporary data in "
-                             f"{self._tmp.parent}; free some space (or choose another --out) and run again") from None
-        self._pending_points[split] = 0
+        if self._own is not None:
+            self._own.discard()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def count(self, split: str) -> int:
-        return len(self._meta[split]["labels"])
+        return sum(self._part_sizes(stem)[split]["sketches"] for stem in self._parts)
+
+    def _part_sizes(self, stem: str) -> dict[str, dict[str, int]]:
+        return self._own.sizes if self._own is not None and stem == self._own.stem else self._sizes[stem]
 
     def add(self, split: str, points: np.ndarray, source_xy: np.ndarray, label: int,
             key_id: str = "", country: str = "") -> None:
         """Append one sketch: normalised ``points`` ``(n, 3)`` float32 and ``source_xy`` ``(n, 2)``."""
-        pending_points, pending_xy = self._pending[split]
-        pending_points.append(np.asarray(points, dtype=np.float32))
-        pending_xy.append(np.asarray(source_xy, dtype=np.int32))
-        self._pending_points[split] += len(points)
-        if self._pending_points[split] >= _CHUNK_ROWS * 4:
-            self._flush(split)
-        meta = self._meta[split]
-        meta["lengths"].append(len(points))
-        meta["labels"].append(label)
-        meta["key_ids"].append(key_id.encode())
-        meta["countries"].append(country.encode())
+        if self._own is None:
+            self._own = Spill(self.folder, f"own{len(self._parts)}", self.out)
+            self._parts.append(self._own.stem)
+        self._own.add(split, points, source_xy, label, key_id, country)
+
+    def add_part(self, stem: str, sizes: dict[str, dict[str, int]]) -> None:
+        """Append the sketches of a closed :class:`Spill` ``stem`` in :attr:`folder` (``sizes``: its
+        :attr:`Spill.sizes`)."""
+        self._close_own()
+        self._parts.append(stem)
+        self._sizes[stem] = sizes
+
+    def _close_own(self) -> None:
+        if self._own is not None:
+            self._sizes[self._own.stem] = self._own.close()
+            self._own = None
 
     def commit(self, attrs: dict[str, Any]) -> str:
         """Write ``out`` (replacing any old file) and return its content checksum. ``attrs`` holds
@@ -116,11 +203,9 @@ class H5Writer:
 
         from benchmark import __version__
 
-        for split in SPLITS:
-            self._flush(split)
-        self._close_spill()
+        self._close_own()
         digest = hashlib.sha256("\n".join(self.categories).encode())
-        tmp = self._tmp / "data.h5"
+        tmp = self.folder / "data.h5"
         try:
             with h5py.File(tmp, "w") as f:
                 for split in sorted(SPLITS):
@@ -139,38 +224,81 @@ class H5Writer:
                              "and run again; nothing was changed") from None
         return digest.hexdigest()
 
-    def _spilled(self, name: str, dtype, shape: tuple[int, int]) -> np.ndarray:
-        if shape[0] == 0:
-            return np.zeros(shape, dtype)
-        return np.memmap(self._tmp / name, dtype=dtype, mode="r", shape=shape)
+    def _segments(self, split: str, *fields: str):
+        """The bytes of ``fields`` of each segment of ``split``, part after part (one segment:
+        at most ``_FLUSH_ROWS`` rows, plus one add_block)."""
+        for stem in self._parts:
+            segments = self._sizes[stem][split]["segments"]
+            if not segments:
+                continue
+            with open(part_path(self.folder, stem), "rb") as fh:
+                for segment in segments:
+                    out = []
+                    for name in fields:
+                        offset, size = segment[name]
+                        fh.seek(offset)
+                        out.append(fh.read(size))
+                    yield out
+
+    def _offsets(self, split: str):
+        """``offsets`` of ``split`` (0, then the running sum of the sketches' lengths), chunk by chunk."""
+        base = np.zeros(1, np.int64)
+        yield base
+        for lengths in self._chunks(split, "lengths", np.int64):
+            chunk = base[-1] + np.cumsum(lengths)
+            yield chunk
+            base = chunk[-1:]
+
+    def _chunks(self, split: str, field: str, dtype, width: int = 1):
+        """``field`` of ``split``, chunk by chunk, as arrays of ``width`` columns."""
+        for (data,) in self._segments(split, field):
+            arr = np.frombuffer(data, dtype)
+            yield arr.reshape(-1, width) if width > 1 else arr
+
+    def _strings(self, split: str, field: str, width: int):
+        """The key ids (``keys``) or ``countries`` of ``split``, chunk by chunk, as ``S<width>``."""
+        for text, lens in self._segments(split, field, _LENGTHS[field]):
+            lengths = np.frombuffer(lens, np.int32).astype(np.int64)
+            flat = np.frombuffer(text, np.uint8)
+            starts = np.cumsum(lengths) - lengths
+            out = np.zeros((len(lengths), width), np.uint8)
+            rows = np.repeat(np.arange(len(lengths)) * width - starts, lengths)
+            out.reshape(-1)[rows + np.arange(len(flat))] = flat
+            yield out.view(f"S{width}").reshape(-1)
 
     def _write_split(self, g, split: str, digest) -> None:
-        meta = self._meta[split]
-        lengths = np.frombuffer(meta["lengths"], dtype=np.int64)
-        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        labels = np.frombuffer(meta["labels"], dtype=np.int64).copy()
-        total = int(offsets[-1])
-        points = self._spilled(f"{split}.points", np.float32, (total, 3))
-        source_xy = self._spilled(f"{split}.xy", np.int32, (total, 2))
+        sizes = [self._sizes[stem][split] for stem in self._parts]
+        n, total = sum(s["sketches"] for s in sizes), sum(s["points"] for s in sizes)
+        key_width = max([1, *(s["key_width"] for s in sizes)])
+        country_width = max([1, *(s["country_width"] for s in sizes)])
         # as SketchData.compute_checksum: per split (sorted by name) its name, offsets, labels, points
         digest.update(split.encode())
-        for arr in (offsets, labels, points):
-            digest.update(np.ascontiguousarray(arr))
-        g.create_dataset("points", data=points)
-        g.create_dataset("offsets", data=offsets)
-        _chunked(g, "labels", labels)
-        _chunked(g, "key_ids", np.array(meta["key_ids"], dtype=f"S{_width(meta['key_ids'])}"))
-        _chunked(g, "countries", np.array(meta["countries"], dtype=f"S{_width(meta['countries'])}"))
-        _chunked(g, "source_xy", source_xy)
+        _copy(self._offsets(split), g.create_dataset("offsets", shape=(n + 1,), dtype="<i8"), digest)
+        _copy(self._chunks(split, "labels", np.int64), _chunked(g, "labels", (n,), np.int64), digest)
+        _copy(self._chunks(split, "points", np.float32, 3), g.create_dataset("points", shape=(total, 3), dtype="<f4"),
+              digest)
+        _copy(self._strings(split, "keys", key_width), _chunked(g, "key_ids", (n,), f"S{key_width}"))
+        _copy(self._strings(split, "countries", country_width), _chunked(g, "countries", (n,), f"S{country_width}"))
+        _copy(self._chunks(split, "xy", np.int32, 2), _chunked(g, "source_xy", (total, 2), np.int32))
 
 
-def _width(items: list[bytes]) -> int:
-    return max([1, *map(len, items)])
+def _copy(chunks, ds, digest=None) -> None:
+    """Write ``chunks`` one after another into ``ds`` (gathered to ``_COPY_ROWS`` rows a write)."""
+    row, held, rows = 0, [], 0
+    for chunk in itertools.chain(chunks, [None]):
+        if chunk is not None:
+            if digest is not None:
+                digest.update(np.ascontiguousarray(chunk))
+            held.append(chunk)
+            rows += len(chunk)
+        if held and (chunk is None or rows >= _COPY_ROWS):
+            ds[row:row + rows] = held[0] if len(held) == 1 else np.concatenate(held)
+            row, held, rows = row + rows, [], 0
 
 
-def _chunked(g, name: str, data: np.ndarray) -> None:
-    chunks = (min(max(len(data), 1), _CHUNK_ROWS), *data.shape[1:])
-    g.create_dataset(name, data=data, chunks=chunks, maxshape=(None, *data.shape[1:]), **_COMPRESS)
+def _chunked(g, name: str, shape: tuple[int, ...], dtype):
+    chunks = (min(max(shape[0], 1), _CHUNK_ROWS), *shape[1:])
+    return g.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, maxshape=(None, *shape[1:]), **_COMPRESS)
 
 
 def is_bench_file(path: Path) -> bool:

@@ -9,32 +9,27 @@ a hash of ``key_id``, so no drawing lands in two splits and adding categories (o
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmark.data.categories import quickdraw_names
-from benchmark.data.formats import BINARY, SIMPLIFIED, SKETCHRNN, Bad, ndjson_kind, read_drawings
+from benchmark.data.formats import BINARY, SIMPLIFIED, SKETCHRNN, ndjson_kind
 from benchmark.data.h5store import H5Writer, is_bench_file
-from benchmark.data.normalise import NORMALISATION, normalised_sketch
+from benchmark.data.normalise import NORMALISATION
+from benchmark.data.prepare_worker import (  # split_of: part of this module's API
+    DEFAULT_FRACTIONS, EXAMPLES, CategoryJob, CategoryResult, peak_rss_kb, prepare_category, split_of)
 from benchmark.progress import bar as progress_bar
 from benchmark.errors import BenchError, unknown_name
 
-DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 ON_ERROR = ("fail", "skip")
 _SUFFIXES = {".ndjson": None, ".npz": SKETCHRNN, ".bin": BINARY}
-_EXAMPLES = 5
-
-
-def split_of(key_id: str, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> str:
-    """``train``, ``valid`` or ``test`` from the first 8 bytes of sha256(key_id) as a fraction."""
-    u = int.from_bytes(hashlib.sha256(key_id.encode()).digest()[:8], "big") / 2.0**64
-    if u < fractions[0]:
-        return "train"
-    return "valid" if u < fractions[0] + fractions[1] else "test"
 
 
 def parse_fractions(text: str) -> tuple[float, float, float]:
@@ -100,13 +95,16 @@ def _sha256(path: Path) -> str:
 
 @dataclass
 class PrepareReport:
-    """What :func:`prepare` did: the file, its content checksum, counts and timing."""
+    """What :func:`prepare` did: the file, its content checksum, counts and timing; ``peak_rss_kb``
+    is the peak resident memory of this process (``main``) and of each worker (``workers``, one a
+    process; empty when the categories were read in this process)."""
 
     out: Path
     format: str
     checksum: str
     counts: dict[str, Any]
     seconds: float
+    peak_rss_kb: dict[str, Any] = field(default_factory=dict)
     kept: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -117,18 +115,58 @@ class PrepareReport:
         return self.kept / self.seconds if self.seconds > 0 else float("inf")
 
 
+def _results(jobs: list[CategoryJob], workers: int):
+    """Each job's :class:`CategoryResult` as it finishes: in this process (``workers`` 1) or in
+    ``workers`` fresh processes, stopped at once when a job raises or the caller stops."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(prepare_category, jobs)
+        return
+    # spawn: a fresh interpreter per worker, whatever the caller holds (torch threads, open files)
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init)
+    futures = [pool.submit(prepare_category, job) for job in jobs]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    except BrokenProcessPool:
+        raise BenchError("a `bench data prepare` worker process died (out of memory or killed?); run again "
+                         "with --workers 1 to read in one process (a script calling prepare() needs its call "
+                         "under `if __name__ == '__main__':`, as worker processes import the script)") from None
+    finally:
+        for future in futures:
+            future.cancel()
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # a running category is not waited for
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_init() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool
+
+
 def prepare(source: str | Path, categories: list[str], out: str | Path, *,
             max_per_category: int | None = None,
             split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
-            on_error: str = "fail", force: bool = False) -> PrepareReport:
+            on_error: str = "fail", force: bool = False, workers: int | None = None) -> PrepareReport:
     """Read each category's file in ``source`` and write ``out`` (atomically, see
     :mod:`benchmark.data.h5store`). Category ``i`` of ``categories`` gets label ``i``.
 
     ``on_error="fail"`` stops at the first bad drawing (naming file and line) and leaves no
     output; ``"skip"`` skips bad drawings and counts them by reason (in the file's ``counts``
     attribute and on stderr). Degenerate drawings (zero-size bounding box) are always dropped and
-    counted, as the reference does; so are exact repeats of a drawing (same key_id and strokes). ``max_per_category`` keeps the first N good drawings of each
-    category (npz: N in total, taken from each published split in proportion).
+    counted, as the reference does; so are exact repeats of a drawing within a category's file
+    (same key_id and strokes; another drawing under a key_id already seen there is a bad drawing).
+    ``max_per_category`` keeps the first N good drawings of each category (npz: N in total, taken
+    from each published split in proportion).
+
+    Categories are read by ``workers`` processes at once (default: the idle cores,
+    :func:`benchmark.threads.auto_threads`), each spilling to temporary files that are streamed
+    into ``out`` in category order, so the file does not depend on ``workers``. Memory is bounded
+    whatever the input size: per worker a block of lines plus the key ids of the category it
+    reads (:mod:`benchmark.data.prepare_worker`), and in this process chunks of
+    :mod:`benchmark.data.h5store`'s copy size.
 
     ``out`` may not lie inside ``source``, and an existing ``out`` is replaced only when it is a
     sketchxai-bench data file (or with ``force``).
@@ -137,50 +175,35 @@ def prepare(source: str | Path, categories: list[str], out: str | Path, *,
         raise BenchError(f"--on-error {on_error!r}: choose fail or skip")
     if max_per_category is not None and max_per_category < 1:
         raise BenchError(f"--max-per-category must be at least 1, not {max_per_category}")
+    if workers is not None and workers < 1:
+        raise BenchError(f"--workers must be at least 1, not {workers}")
     start = time.perf_counter()
     source = Path(source)
     check_out(source, Path(out), force)
     fmt, files = locate_sources(source, categories)
-    skipped: Counter[str] = Counter()
-    examples: list[str] = []
-    per_category: dict[str, int] = {}
-    degenerate = 0
-    seen: dict[str, int] = {}  # key_id -> hash of its points
-    duplicates = 0
+    if workers is None:
+        from benchmark.threads import auto_threads
+
+        workers = auto_threads()
+    results: dict[str, CategoryResult] = {}
     with H5Writer(Path(out), categories) as writer, progress_bar() as bar:
         task = bar.add_task("prepare", total=len(categories))
-        for label, category in enumerate(categories):
-            bar.update(task, description=f"prepare {category}")
-            kept = 0
-            for item in read_drawings(fmt, files[category], category, max_per_category):
-                if isinstance(item, Bad) and item.kind == "degenerate":
-                    degenerate += 1
-                    continue
-                if not isinstance(item, Bad) and item.key_id in seen:
-                    if seen[item.key_id] == hash(item.points.tobytes()):  # Google's raw files repeat some lines
-                        duplicates += 1
-                        continue
-                    item = Bad(str(files[category]), "duplicate_key_id",
-                               f"key_id {item.key_id} seen before with another drawing")
-                if isinstance(item, Bad):
-                    if on_error == "fail":
-                        raise BenchError(f"{item} (use --on-error skip to skip bad drawings)")
-                    skipped[item.kind] += 1
-                    if len(examples) < _EXAMPLES:
-                        examples.append(str(item))
-                    continue
-                seen[item.key_id] = hash(item.points.tobytes())
-                split = item.split or split_of(item.key_id, split_fractions)
-                writer.add(split, normalised_sketch(item.points), item.points[:, :2], label, item.key_id, item.country)
-                kept += 1
-                if fmt != SKETCHRNN and max_per_category is not None and kept >= max_per_category:
-                    break
-            per_category[category] = kept
+        jobs = [CategoryJob(fmt, files[c], c, label, max_per_category, split_fractions, on_error,
+                            writer.folder, f"category{label}", Path(out)) for label, c in enumerate(categories)]
+        for result in _results(jobs, workers):
+            results[result.category] = result
+            bar.update(task, description=f"prepare {result.category}")
             bar.advance(task)
+        ordered = [results[c] for c in categories]
+        for result in ordered:
+            writer.add_part(result.stem, result.sizes)
+        skipped: Counter[str] = sum((r.skipped for r in ordered), Counter())
         counts = {"kept": {s: writer.count(s) for s in ("train", "valid", "test")},
-                  "per_category": per_category, "skipped": dict(skipped), "skipped_examples": examples,
-                  "dropped_degenerate": degenerate, "dropped_duplicates": duplicates,
-                  "empty_categories": [c for c, n in per_category.items() if n == 0]}
+                  "per_category": {r.category: r.kept for r in ordered}, "skipped": dict(skipped),
+                  "skipped_examples": [e for r in ordered for e in r.examples][:EXAMPLES],
+                  "dropped_degenerate": sum(r.degenerate for r in ordered),
+                  "dropped_duplicates": sum(r.duplicates for r in ordered),
+                  "empty_categories": [r.category for r in ordered if r.kept == 0]}
         checksum = writer.commit({
             "name": "quickdraw", "synthetic": False, "normalisation": NORMALISATION, "counts": counts,
             "source": {"format": fmt, "folder": str(source.resolve()),
@@ -189,7 +212,10 @@ def prepare(source: str | Path, categories: list[str], out: str | Path, *,
                       {"method": "sha256(key_id)", "fractions": list(split_fractions)}),
         })
     _report(counts)
-    return PrepareReport(Path(out), fmt, checksum, counts, time.perf_counter() - start)
+    peaks = sorted({r.peak_rss_kb for r in ordered}) if workers > 1 and len(jobs) > 1 else []
+    return PrepareReport(Path(out), fmt, checksum, counts, time.perf_counter() - start,
+                         {"main": peak_rss_kb(), "workers_max": max(peaks, default=0),
+                          "workers": min(workers, len(jobs)) if peaks else 0})
 
 
 def _report(counts: dict[str, Any]) -> None:

@@ -23,6 +23,10 @@ Which run counts:
 * Rows are sorted by dataset, then by the first metric column (best first, missing last), then by
   encoder, plugin and setting: a total order, so output is stable. Values keep full precision here;
   renderers round.
+* **Several training seeds** (records with ``seeds``, from ``bench run --seed 0,1,2``): the runs of
+  one row and task over those seeds make one cell (:func:`seed_groups`): the mean over seeds with an
+  interval that includes the variance between seeds (:func:`over_seeds`); the ``seeds`` column
+  names them. Such cells are not paired-tested (compare their intervals).
 * Close calls: for each shown metric whose declaration names a paired test, rows of one dataset
   are ordered by that metric and each adjacent pair whose confidence intervals overlap is tested
   on the per-sketch rows of both runs, on the same statistic (:mod:`benchmark.report.significance`).
@@ -32,12 +36,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from benchmark.config import DATA_DEFAULTS
@@ -46,9 +52,10 @@ from benchmark.errors import BenchError
 from benchmark.records import load_records
 from benchmark.report.significance import close_calls
 
-ROW_FIELDS = ("encoder", "plugin", "dataset", "setting", "parameters")
+ROW_FIELDS = ("encoder", "plugin", "dataset", "setting", "seeds", "parameters")
 RUN_FIELDS = ("run_id", "task")  # extra row fields with --all
-STATS = ("value", "ci_low", "ci_high", "n", "run")
+#: ``seeds``: how many training seeds a cell aggregates (1: one run).
+STATS = ("value", "ci_low", "ci_high", "n", "seeds", "run")
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ class Leaderboard:
 
     @property
     def row_fields(self) -> list[str]:
-        fields = [f for f in ROW_FIELDS if f != "setting" or self.frame["setting"].ne("").any()]
+        fields = [f for f in ROW_FIELDS if f not in ("setting", "seeds") or self.frame[f].ne("").any()]
         return fields + (list(RUN_FIELDS) if self.show_all else [])
 
     def cell(self, row: pd.Series, key: str, stat: str = "value") -> Any:
@@ -122,14 +129,17 @@ def build(results: str | Path, tasks: Iterable[str] = (), datasets: Iterable[str
     runs = _runs_frame(records, show_all)
     runs["parameters"] = runs["identity"].map(parameters)
     chosen = runs.sort_values(["finished", "run_id"], kind="stable").drop_duplicates(["row", "task"], keep="last")
-    if len(chosen) < len(runs):
-        warn(f"{len(runs) - len(chosen)} older run(s) of the same encoder, task and dataset superseded by newer "
-             f"ones (--all shows every run)")
     by_id = {r["run_id"]: r for r in records}
+    groups = {} if show_all else seed_groups(runs, chosen, by_id)
+    members = sum(len(g) - 1 for g in groups.values())
+    if len(chosen) + members < len(runs):
+        warn(f"{len(runs) - len(chosen) - members} older run(s) of the same encoder, task and dataset superseded by "
+             f"newer ones (--all shows every run)")
     columns = _columns(chosen, by_id, all_metrics, warn)
-    frame = _wide(chosen, by_id, columns, show_all)
+    frame = _wide(chosen, by_id, columns, show_all, groups)
     frame = _sort(frame, columns)
-    order = [rid for _, row in frame.iterrows() for rid in _row_runs(row, columns, chosen)]
+    order = [rid for _, row in frame.iterrows() for rep in _row_runs(row, columns, chosen)
+             for rid in groups.get(rep, [rep])]
     counted = {rid: by_id[rid] for rid in order}
     board = Leaderboard(frame=frame.reset_index(drop=True), columns=columns, runs=counted,
                         datasets=_datasets(counted.values()), notes=sorted({n for r in counted.values()
@@ -195,6 +205,18 @@ def setting_facts(record: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def task_key(record: dict[str, Any]) -> str:
+    """The task a record's columns belong to: its name, plus its variant's values where the task
+    declares variant settings (``sli_recovery[bounded]``), so each variant has its own columns."""
+    values = [_text(v).replace(".", "_") for v in record["task"].get("variant", {}).values()]
+    return record["task"]["name"] + (f"[{','.join(values)}]" if values else "")
+
+
+def _variant_suffix(task: str) -> str:
+    """`` (bounded)`` for the columns of task key ``sli_recovery[bounded]``; empty without a variant."""
+    return f" ({task.split('[', 1)[1][:-1]})" if task.endswith("]") else ""
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -205,7 +227,7 @@ def _runs_frame(records: list[dict], show_all: bool) -> pd.DataFrame:
         facts = setting_facts(r)
         identity = [r["encoder"]["name"], r["encoder"]["plugin"], r["dataset"]["name"], r["dataset"]["checksum"],
                     facts]
-        rows.append({"run_id": r["run_id"], "task": r["task"]["name"], "task_version": str(r["task"]["version"]),
+        rows.append({"run_id": r["run_id"], "task": task_key(r), "task_version": str(r["task"]["version"]),
                      "encoder": str(r["encoder"]["name"]), "plugin": str(r["encoder"]["plugin"]),
                      "dataset": str(r["dataset"]["name"]), "checksum": str(r["dataset"]["checksum"]),
                      "facts": _canonical(facts), "identity": _canonical(identity),
@@ -247,9 +269,9 @@ def _columns(chosen: pd.DataFrame, by_id: dict, all_metrics: bool, warn) -> list
     tasks: dict[str, tuple[int, str]] = {}
     for rid in chosen.sort_values(["finished", "run_id"], kind="stable")["run_id"]:
         r = by_id[rid]
-        tasks[r["task"]["name"]] = (int(r["task"].get("order", 100)), r["task"]["name"])
+        tasks[task_key(r)] = (int(r["task"].get("order", 100)), task_key(r))
         for metric, entry in r["metrics"].items():
-            present.setdefault(f"{r['task']['name']}.{metric}", []).append(entry)
+            present.setdefault(f"{task_key(r)}.{metric}", []).append(entry)
     # a metric's declaration: the newest record's that has one (version-1 records have none)
     declared = {k: ([e for e in entries if e.get("declared", True)] or entries)[-1] for k, entries in present.items()}
     headline_tasks = {k.split(".", 1)[0] for k, d in declared.items() if d.get("headline")}
@@ -262,7 +284,8 @@ def _columns(chosen: pd.DataFrame, by_id: dict, all_metrics: bool, warn) -> list
         return (last.get("kind") == "speed", tasks[task], int(last.get("position", 0)), metric)
 
     wanted.sort(key=place)
-    labels = [str(declared[k].get("label") or k.split(".", 1)[1]) for k in wanted]
+    labels = [str(declared[k].get("label") or k.split(".", 1)[1]) + _variant_suffix(k.split(".", 1)[0])
+              for k in wanted]
     columns = []
     for key, label in zip(wanted, labels):
         task, metric = key.split(".", 1)
@@ -279,22 +302,83 @@ def _columns(chosen: pd.DataFrame, by_id: dict, all_metrics: bool, warn) -> list
     return columns
 
 
-def _wide(chosen: pd.DataFrame, by_id: dict, columns: list[ColumnInfo], show_all: bool) -> pd.DataFrame:
+def seed_groups(runs: pd.DataFrame, chosen: pd.DataFrame, by_id: dict) -> dict[str, list[str]]:
+    """For each counted run of a multi-seed command (record ``seeds`` has two or more), the newest
+    run of each of those seeds with the same row, task and ``seeds``, by seed (the counted run
+    among them); only groups of at least two runs."""
+    groups = {}
+    for rep in chosen.itertuples():
+        seeds = by_id[rep.run_id].get("seeds") or []
+        if len(seeds) < 2:
+            continue
+        same = runs[(runs["row"] == rep.row) & (runs["task"] == rep.task)].sort_values(["finished", "run_id"])
+        newest = {}
+        for rid in same["run_id"]:
+            r = by_id[rid]
+            if r.get("seeds") == seeds and r["seed"] in seeds:
+                newest[r["seed"]] = rid
+        if len(newest) > 1:
+            groups[rep.run_id] = [newest[s] for s in sorted(newest)]
+    return groups
+
+
+def over_seeds(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One metric over training seeds, from each seed's entry ``{value, ci_low, ci_high, n}``:
+    the mean of the seeds' values, and an interval whose half-width combines the variance between
+    seeds and the test-set sampling of each: ``sqrt((t * s_b)^2 / k + (z * se_w)^2)``, where ``s_b``
+    is the standard deviation of the ``k`` seed values, ``t`` the 97.5% quantile of Student's t with
+    ``k - 1`` degrees of freedom, ``se_w`` the mean over seeds of each CI's half-width / z (its
+    bootstrap or Wilson standard error; the seeds share the test sketches, so this part does not
+    shrink with ``k``) and ``z`` = 1.96. Without CIs (a run-level value) only the between-seed part
+    is used."""
+    from scipy.stats import t as student_t
+
+    values = [e.get("value") for e in entries]
+    if any(v is None or not math.isfinite(float(v)) for v in values):
+        return {"value": None, "ci_low": None, "ci_high": None, "n": None, "seeds": len(entries)}
+    values = np.asarray(values, dtype=np.float64)
+    k = len(values)
+    between = float(student_t.ppf(0.975, k - 1)) * float(values.std(ddof=1)) / math.sqrt(k)
+    halves = [(e["ci_high"] - e["ci_low"]) / 2 for e in entries
+              if e.get("ci_low") is not None and e.get("ci_high") is not None]
+    within = float(np.mean(halves)) if len(halves) == k else 0.0
+    half = math.sqrt(between ** 2 + within ** 2)
+    mean = float(values.mean())
+    ns = {e.get("n") for e in entries}
+    return {"value": mean, "ci_low": mean - half, "ci_high": mean + half, "n": ns.pop() if len(ns) == 1 else None,
+            "seeds": k}
+
+
+def _wide(chosen: pd.DataFrame, by_id: dict, columns: list[ColumnInfo], show_all: bool,
+          groups: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    groups = groups or {}
     rows = chosen.sort_values("run_id").groupby("row", sort=True)
     frame = rows[["encoder", "plugin", "dataset", "checksum", "facts"]].first()
     frame["parameters"] = rows["parameters"].first().astype("Int64")
     several = frame.groupby("dataset")["checksum"].transform("nunique") > 1
     frame.loc[several, "dataset"] = frame["dataset"] + " (" + frame["checksum"].str[:8] + ")"
     frame["setting"] = _setting_labels(frame)
+    seeds = {}
+    for run in chosen.itertuples():
+        if run.run_id in groups:
+            seeds[run.row] = ",".join(str(by_id[m]["seed"]) for m in groups[run.run_id])
+    frame["seeds"] = [seeds.get(row, "") for row in frame.index]
     frame["label"] = [row_label(row) for _, row in frame.iterrows()]
     if show_all:
         first = rows[["run_id", "task", "task_version"]].first()
         frame["run_id"] = first["run_id"]
         frame["task"] = first["task"] + " v" + first["task_version"]
+    def entry_of(run_id: str, metric: str) -> dict[str, Any] | None:
+        if run_id not in groups:
+            entry = by_id[run_id]["metrics"].get(metric)
+            return None if entry is None else {**entry, "seeds": 1}
+        entries = [by_id[m]["metrics"].get(metric) for m in groups[run_id]]
+        return None if any(e is None for e in entries) else over_seeds(entries)
+
     cells = [{"row": run.row, "key": col.key, "run": run.run_id,
               **{stat: _number(entry.get(stat)) for stat in STATS[:-1]}}
              for run in chosen.itertuples() for col in columns
-             if col.task == run.task and (entry := by_id[run.run_id]["metrics"].get(col.metric)) is not None]
+             if col.task == run.task and (entry := entry_of(run.run_id, col.metric)) is not None]
     names = [f"{col.key} {stat}" for col in columns for stat in STATS]
     if cells:
         wide = pd.DataFrame(cells).pivot(index="row", columns="key", values=list(STATS))

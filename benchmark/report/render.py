@@ -22,9 +22,10 @@ from benchmark.report.significance import ALPHA
 MISSING = "—"
 LEGEND = ("↑ higher is better, ↓ lower is better; [low, high]: the task's confidence interval (95% for the "
           f"built-in tasks); {MISSING}: no run. Close calls: adjacent rows whose intervals overlap, tested on "
-          f"the same test sketches (significant at the {ALPHA} level).")
+          f"the same test sketches (significant at the {ALPHA} level). Rows with seeds: mean over training seeds, "
+          "the interval includes the variance between seeds.")
 FIELD_LABELS = {"encoder": "encoder", "plugin": "plugin", "dataset": "dataset", "setting": "setting",
-                "parameters": "parameters", "run_id": "run", "task": "task"}
+                "seeds": "seeds", "parameters": "parameters", "run_id": "run", "task": "task"}
 
 
 def arrow(col: ColumnInfo) -> str:
@@ -180,7 +181,8 @@ def as_dict(board: Leaderboard) -> dict[str, Any]:
             n = board.cell(row, col.key, "n")
             item["metrics"][col.key] = {"value": value, "ci_low": board.cell(row, col.key, "ci_low"),
                                         "ci_high": board.cell(row, col.key, "ci_high"),
-                                        "n": None if n is None else int(n), "run_id": row[f"{col.key} run"]}
+                                        "n": None if n is None else int(n), "run_id": row[f"{col.key} run"],
+                                        "seeds": int(board.cell(row, col.key, "seeds") or 1)}
         item["runs"] = sorted({row[f"{c.key} run"] for c in board.columns if board.cell(row, c.key, "run")})
         rows.append(item)
     return {

@@ -105,6 +105,11 @@ def close_calls(board) -> list[Comparison]:
                     continue
                 if a[low] > b[high] or b[low] > a[high]:
                     continue
+                if max(a[f"{col.key} seeds"], b[f"{col.key} seeds"]) > 1:
+                    out.append(Comparison(col.key, col.label, str(a["dataset"]), a["label"], b["label"],
+                                          a[f"{col.key} run"], b[f"{col.key} run"],
+                                          reason="aggregated over training seeds: compare the intervals"))
+                    continue
                 out.append(compare(board.runs[a[f"{col.key} run"]], board.runs[b[f"{col.key} run"]], col,
                                    str(a["dataset"]), a["label"], b["label"]))
     return out

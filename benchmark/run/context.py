@@ -116,6 +116,17 @@ class RunContext:
             self._built_from(dict(info["config"]), f"checkpoint {folder}")
         return module.eval()
 
+    def random_encoder(self, stream: int = 1):
+        """The run's model architecture (the config of the first model built or loaded) at fresh
+        random weights (the encoder's default initialisation), in eval mode, seeded by ``(run seed, stream)``: the model-randomisation
+        control (Adebayo et al., 2018) of an explanation computed on the trained model."""
+        config = dict(self.model_config if self.model_config is not None else self.encoder_config)
+        # weights as the encoder initialises them by default (no pretrained backbone to download)
+        config.update({k: self.encoder_cls.defaults.get(k) for k in getattr(self.encoder_cls, "init_only", ())
+                       if k in config})
+        torch.manual_seed(self.seed * 1000 + stream)
+        return self.encoder_cls.build(len(self.data.categories), config).to(self.device).eval()
+
     def _built_from(self, config: dict[str, Any], source: str) -> None:
         self.model_config, self.model_source = config, source
         differing = sorted(k for k in config if k in self.encoder_config and config[k] != self.encoder_config[k])

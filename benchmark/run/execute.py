@@ -104,7 +104,8 @@ def _checkpoint_for(ctx: RunContext, task_cls, opened: dict[str, SketchData]) ->
     found = None
     if ctx.dist.is_main:
         found = find_trained_checkpoint(spec.results, provider, spec.encoder, ctx.data.identity()["checksum"],
-                                        spec.config["encoder"], spec.config["data"], spec.classifier_settings or {})
+                                        spec.config["encoder"], spec.config["data"], spec.classifier_settings or {},
+                                        spec.seed)
     found = distributed.broadcast_object(ctx.dist, found)
     if found is None:
         if spec.classifier is None:  # the provider was in the command and left no checkpoint
@@ -122,15 +123,18 @@ def _checkpoint_for(ctx: RunContext, task_cls, opened: dict[str, SketchData]) ->
 
 
 def find_trained_checkpoint(results: str, task: str, encoder: str, checksum: str, encoder_config: dict,
-                            data_config: dict, task_settings: dict | None = None) -> Path | None:
+                            data_config: dict, task_settings: dict | None = None, seed: int | None = None
+                            ) -> Path | None:
     """The checkpoint of the newest record of ``task`` for this encoder, config and data whose task
-    config has ``task_settings`` (the provider settings the command named)."""
+    config has ``task_settings`` (the provider settings the command named), trained with ``seed``
+    (any seed when ``None``), so each seed of a multi-seed command explains its own classifier."""
     records, _ = load_records(results)
     matches = [r for r in records
                if r["task"]["name"] == task and r["encoder"]["name"] == encoder
                and r["dataset"]["checksum"] == checksum and r["config"]["encoder"] == encoder_config
                and all(r["config"]["data"].get(k) == data_config.get(k) for k in ("max_strokes", "max_points"))
                and all(r["config"]["task"].get(k) == v for k, v in (task_settings or {}).items())
+               and (seed is None or r["seed"] == seed)
                and CHECKPOINT in r["artifacts"]]
     for record in sorted(matches, key=lambda r: r["finished"], reverse=True):
         path = Path(record["_path"]).parent / record["artifacts"][CHECKPOINT]

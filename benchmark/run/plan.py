@@ -16,7 +16,8 @@ import hashlib
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,9 @@ class RunSpec:
     fingerprint: str = ""
     classifier: RunSpec | None = None
     classifier_settings: dict[str, Any] | None = None
+    #: every seed of the command (``--seed 0,1,2``): the runs of one row and task over these seeds
+    #: are aggregated by the leaderboard; empty for a one-seed command.
+    seeds: tuple[int, ...] = ()
 
 
 def new_run_id(task: str, encoder: str, data: str) -> str:
@@ -75,10 +79,19 @@ def dataset_for(manager: Manager, data: str) -> tuple[type, dict[str, Any]]:
     return owners[0], {"path": str(Path(data).resolve())}
 
 
-def plan(tasks: list[str], encoders: list[str], data: str, seed: int, results: str, overrides: list[str],
-         checkpoint: str | None = None, resume: bool = False) -> list[RunSpec]:
+def plan(tasks: list[str], encoders: list[str], data: str, seed: int | Sequence[int], results: str,
+         overrides: list[str], checkpoint: str | None = None, resume: bool = False) -> list[RunSpec]:
     """Resolve names and configs for every (encoder, task) pair; unknown names and unusable
-    settings fail here, before any work starts."""
+    settings fail here, before any work starts. Several seeds (``[0, 1, 2]``) plan every run once
+    per seed, seed by seed, each SLI-style run with the classifier of its own seed."""
+    if not isinstance(seed, int):
+        seeds = tuple(dict.fromkeys(int(s) for s in seed))
+        if not seeds:
+            raise BenchError("--seed: give at least one seed, e.g. --seed 0 or --seed 0,1,2")
+        if len(seeds) == 1:
+            return plan(tasks, encoders, data, seeds[0], results, overrides, checkpoint, resume)
+        return [replace(spec, seeds=seeds, classifier=replace(spec.classifier, seeds=seeds) if spec.classifier else None)
+                for s in seeds for spec in plan(tasks, encoders, data, s, results, overrides, checkpoint, resume)]
     manager = get_manager()
     dataset_cls, data_fixed = dataset_for(manager, data)
     # a task that needs a trained classifier runs after the run in the command that may provide it

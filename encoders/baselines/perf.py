@@ -9,6 +9,7 @@ rasteriser alone. The sketches are synthetic (smooth random strokes), not drawn 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -109,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", type=int, default=345)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     results = measure(args.batch_size, args.classes, args.repeats, args.threads)
+    if args.json:
+        print(json.dumps(results, indent=2, default=float))
+        return 0
 
     from rich.console import Console
     from rich.table import Table

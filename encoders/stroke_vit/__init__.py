@@ -29,6 +29,12 @@ class StrokeViTEncoder(Encoder):
       padding); any batch size. ``reference_compat=True`` restores the reference's numerics;
     - the head has ``num_classes`` outputs, as the reference's ``Linear(H, n_classes)`` (the
       dataset's class count: 30 for the published QuickDraw30 models, 345 for the QuickDraw345 ones);
+    - the location embedding starts from ``normal(0, location_init_std)`` (default 1, the scale of
+      the order embedding) instead of the reference's truncated-normal(0.02) of every linear layer:
+      at 0.02 the location term is ~50x smaller than the order term at the start, and AdamW needs
+      thousands of steps to grow it, so on small data the classifier learns to ignore where the
+      strokes are (demo, 30 epochs: 71% valid top-1 at 0.02, 96% at 1). ``location_init_std=null``
+      restores the reference's initialisation; a checkpoint's weights are the same either way;
     - weights start from scratch unless ``backbone`` names a HuggingFace ViT (hub id or local
       folder); the reference always started from ``google/vit-base-patch16-224`` (Base) or
       ``WinKawaks/vit-tiny-patch16-224`` (Tiny), which needs the hub or a local copy.
@@ -37,7 +43,7 @@ class StrokeViTEncoder(Encoder):
     version: ClassVar[str] = "1"
     capabilities: ClassVar[frozenset[str]] = frozenset({SLI})
     #: Config keys that only choose initial weights: loading a checkpoint ignores them.
-    init_only: ClassVar[frozenset[str]] = frozenset({"backbone"})
+    init_only: ClassVar[frozenset[str]] = frozenset({"backbone", "location_init_std"})
     defaults: ClassVar[dict[str, Any]] = {
         "hidden_size": 192,
         "num_layers": 12,
@@ -50,6 +56,7 @@ class StrokeViTEncoder(Encoder):
         "use_location": True,
         "use_order": True,
         "backbone": None,
+        "location_init_std": 1.0,
     }
 
     @classmethod
@@ -59,6 +66,8 @@ class StrokeViTEncoder(Encoder):
             check_number(f"encoder.{key}", config.get(key, cls.defaults[key]), whole=True, least=1)
         for key in ("dropout", "attention_dropout"):
             check_number(f"encoder.{key}", config.get(key, cls.defaults[key]), least=0, below=1)
+        check_number("encoder.location_init_std", config.get("location_init_std", cls.defaults["location_init_std"]),
+                     above=0, nullable=True, null_means="the reference's truncated-normal(0.02)")
 
     @classmethod
     def load_external(cls, source: str, num_classes: int):

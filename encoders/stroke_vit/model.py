@@ -253,8 +253,12 @@ def _lstm_direction(lstm: nn.LSTM, x: torch.Tensor, layer: int, suffix: str) -> 
 
 def build_stroke_vit(num_classes: int, config: dict[str, Any]) -> StrokeViT:
     """A fresh :class:`StrokeViT` from a full encoder config; ``config["backbone"]`` (hub id or
-    local folder of a HuggingFace ViT) seeds its layers, final LayerNorm and CLS token."""
+    local folder of a HuggingFace ViT) seeds its layers, final LayerNorm and CLS token;
+    ``config["location_init_std"]`` (a number, or ``None`` for the reference's init) the location
+    embedding's weights (see :class:`encoders.stroke_vit.StrokeViTEncoder`)."""
     module = StrokeViT(num_classes, **{k: config[k] for k in ARCH_KEYS})
+    if module.location is not None and config.get("location_init_std") is not None:
+        nn.init.normal_(module.location.weight, std=float(config["location_init_std"]))
     if config.get("backbone"):
         from encoders.stroke_vit.backbone import init_from_backbone
 

@@ -11,6 +11,7 @@ of the real tokens divided by this machine's measured float32 matmul rate.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench perf recognition", description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    print(format_table(measure(args.batch_size, args.threads)))
+    figures = measure(args.batch_size, args.threads)
+    print(json.dumps(figures, indent=2, default=float) if args.json else format_table(figures))
     return 0
 
 
