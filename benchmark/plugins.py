@@ -33,7 +33,7 @@ from benchmark.config import SECTIONS
 from benchmark.contracts import Dataset, Encoder, Metric, Task
 from benchmark.errors import PluginError, unknown_name
 
-DEFAULT_PLUGINS = ("encoders", "tasks", "loggers", "benchmark.data.plugin")
+DEFAULT_PLUGINS = ("encoders", "tasks", "benchmark.data.plugin", "benchmark.tensorboard")
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
 

@@ -114,7 +114,7 @@ def test_every_format_gives_the_expected_cells(two_encoders):
     board, warnings = build(two_encoders)
     assert warnings == []
     assert [c.key for c in board.columns] == [
-        "recognition.top1", "recognition.top5", "sli_recovery.fidelity", "sli_recovery.accuracy_after",
+        "recognition.top1", "recognition.top5", "sli_recovery.fidelity",
         "recognition.train_sketches_per_s", "recognition.eval_sketches_per_s", "sli_recovery.sketches_per_s"]
 
     rows = list(csv.DictReader(io.StringIO(render.render(board, "csv"))))
@@ -130,7 +130,7 @@ def test_every_format_gives_the_expected_cells(two_encoders):
     data = json.loads(render.render(board, "json"))
     assert [r["encoder"] for r in data["rows"]] == ["enc_a", "enc_b"]
     assert data["rows"][0]["metrics"]["recognition.top1"] == {
-        "value": 0.8, "ci_low": 0.7, "ci_high": 0.88, "n": 100, "run_id": "r-a"}
+        "value": 0.8, "ci_low": 0.7, "ci_high": 0.88, "n": 100, "run_id": "r-a", "seeds": 1}
     assert data["rows"][0]["metrics"]["sli_recovery.fidelity"]["run_id"] == "s-a"
     assert data["rows"][0]["runs"] == ["r-a", "s-a"] and data["rows"][0]["parameters"] == 1234567
     assert data["rows"][1]["metrics"]["sli_recovery.fidelity"] is None

@@ -1,4 +1,4 @@
-"""The TensorBoard logger plugin (:mod:`loggers.tensorboard`): ``bench run --tensorboard DIR`` writes
+"""The TensorBoard logger plugin (:mod:`benchmark.tensorboard`): ``bench run --tensorboard DIR`` writes
 event files through the lifecycle hooks that TensorBoard's own reader reads back; off by default."""
 
 from __future__ import annotations
