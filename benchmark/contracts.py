@@ -56,6 +56,8 @@ class Encoder(_Registered):
     #: Config keys that only choose initial weights (e.g. a pretrained backbone id): loading a
     #: checkpoint builds with them set to ``None``, since the stored weights replace them.
     init_only: ClassVar[tuple[str, ...]] = ()
+    #: Config keys that may also be ``null`` (besides values of their default's type).
+    nullable: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def build(cls, num_classes: int, config: dict[str, Any]) -> "EncoderModule":
@@ -75,6 +77,8 @@ class Encoder(_Registered):
 
         full = cls.full_config(config)
         for key, default in cls.defaults.items():
+            if full[key] is None and key in cls.nullable:
+                continue
             check_like(f"encoder.{key}", full[key], default)
 
     @classmethod

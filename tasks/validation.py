@@ -20,13 +20,15 @@ measure declares (:func:`benchmark.report.significance.compare`). A measure *hol
 adjacent pair is in the expected order and the difference is significant at the 0.05 level;
 *direction only* when the order is right but some step is not significant; it *fails* when some
 lower rung scores higher. The table (Markdown, to stdout and ``--out``) is built from the records
-and ``DIR/ladder.json`` (which run is which rung) only.
+and ``DIR/ladder.json`` (which run is which rung) only. The manifest is written after every rung,
+and a command with the same settings goes on after the last finished rung.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,9 +139,15 @@ def build_ladder(setup: Setup, rungs: tuple[Rung, ...] = RUNGS) -> dict[str, Any
 
     configure(setup.plugins)
     ladder: dict[str, Any] = {"data": setup.data, "split": SPLIT, "seed": setup.seed,
-                              "max_sketches": setup.max_sketches, "rungs": {}}
+                              "max_sketches": setup.max_sketches, "overrides": list(setup.overrides), "rungs": {}}
+    manifest = setup.results / "ladder.json"
+    done = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    if {k: v for k, v in done.items() if k != "rungs"} == {k: v for k, v in ladder.items() if k != "rungs"}:
+        ladder["rungs"] = done["rungs"]  # an interrupted ladder goes on after its last finished rung
     common = [f"task.split={SPLIT}"]
     for rung in rungs:
+        if rung.name in ladder["rungs"]:
+            continue
         checkpoint = _checkpoint(rung, setup)
         runs = {}
         reliance = _run(setup, ["location_reliance"], rung.encoder, common, checkpoint)
@@ -152,8 +160,11 @@ def build_ladder(setup: Setup, rungs: tuple[Rung, ...] = RUNGS) -> dict[str, Any
                                checkpoint)
                 runs[f"sli_recovery[{preset}]"] = records[0]["run_id"]
         ladder["rungs"][rung.name] = {"encoder": rung.encoder, "classifier": rung.source,
-                                      "settings": list(rung.settings), "checkpoint": checkpoint, "runs": runs}
-    atomic_write_text(setup.results / "ladder.json", json.dumps(ladder, indent=2, sort_keys=True) + "\n")
+                                      "settings": list(rung.settings),
+                                      "checkpoint": os.path.relpath(checkpoint, setup.results), "runs": runs}
+        atomic_write_text(manifest, json.dumps(ladder, indent=2, sort_keys=True) + "\n")
+    ladder["rungs"] = {r.name: ladder["rungs"][r.name] for r in rungs}
+    atomic_write_text(manifest, json.dumps(ladder, indent=2, sort_keys=True) + "\n")
     return ladder
 
 

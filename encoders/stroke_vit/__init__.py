@@ -44,6 +44,7 @@ class StrokeViTEncoder(Encoder):
     capabilities: ClassVar[frozenset[str]] = frozenset({SLI})
     #: Config keys that only choose initial weights: loading a checkpoint ignores them.
     init_only: ClassVar[frozenset[str]] = frozenset({"backbone", "location_init_std"})
+    nullable: ClassVar[frozenset[str]] = frozenset({"location_init_std"})
     defaults: ClassVar[dict[str, Any]] = {
         "hidden_size": 192,
         "num_layers": 12,
