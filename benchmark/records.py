@@ -5,7 +5,9 @@ Schema version 2 (``results/runs/<run_id>.json``)::
     schema_version  2
     run_id          str, unique: <UTC time>-<task>-<encoder>-<dataset>-<6 hex>
     created         ISO-8601 UTC start time;  finished: ISO-8601 UTC end time
-    task            {name, version, plugin, plugin_version, order}
+    task            {name, version, plugin, plugin_version, order, row_keys}; row_keys: {task config key:
+                    value} of the keys that make separate leaderboard rows (``Task.row_keys``, e.g.
+                    {"explainer": "occlusion"}); missing in older records (= {})
     encoder         {name, version, plugin, plugin_version, capabilities, parameters, config_source}
                     config_source: where config.encoder came from: "command" (built from the
                     command's settings) or "checkpoint <folder>" (the loaded checkpoint's own config)
