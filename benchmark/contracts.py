@@ -22,9 +22,9 @@ SLI = "sli"
 #: Capability: the logits are differentiable with respect to ``batch.offsets`` (every point's
 #: ``dx, dy``) and ``batch.locations``, so gradient explainers can attribute them to strokes.
 GRADIENTS = "gradients"
-#: Capability: the module has ``attention_probabilities(batch) -> list`` of one ``(B, heads, 1 + S,
-#: 1 + S)`` tensor per layer, token 0 the classification token and token ``1 + s`` stroke ``s`` of
-#: the batch (padded strokes get zero attention), for attention explainers.
+#: Capability: the module has ``attention_probabilities(batch) -> list`` of one ``(B, heads, T, T)``
+#: tensor per layer (``T >= 1 + S``), token 0 the classification token and token ``1 + s`` stroke
+#: ``s`` of the batch, for attention explainers.
 ATTENTION = "attention"
 
 

@@ -1,5 +1,6 @@
 """Built-in tasks, registered through the same hooks as third-party plugins; the recognition task
-is the built-in classifier provider of tasks that need a trained classifier (SLI)."""
+is the built-in classifier provider of tasks that need a trained classifier (SLI, attribution).
+The built-in explainers (:mod:`tasks.explainers`) are registered here too."""
 
 from benchmark import hookimpl
 
@@ -13,6 +14,14 @@ def bench_register_tasks(register):
     from tasks.sli import TASKS as sli_tasks
 
     for cls in (Recognition, *sli_tasks):
+        register(cls)
+
+
+@hookimpl
+def bench_register_explainers(register):
+    from tasks.explainers import EXPLAINERS
+
+    for cls in EXPLAINERS:
         register(cls)
 
 
