@@ -11,6 +11,11 @@ Schema (``schema_version`` 1), per split group ``train``, ``valid``, ``test``:
 - ``labels`` ``(n,)`` int64; ``key_ids`` ``(n,)`` bytes; ``countries`` ``(n,)`` bytes;
   ``source_xy`` ``(N, 2)`` int32 (the source's integer coordinates: 0..255 for QuickDraw's
   simplified files): chunked and compressed (gzip, shuffle), as they compress well and are read whole.
+- optional ``stroke_labels`` ``(total strokes,)`` int8, chunked and compressed: one label per stroke,
+  sketch by sketch in drawing order (sketch ``i``'s strokes follow those of sketches ``0..i-1``; a
+  stroke ends at a point with ``end_of_stroke = 1``). The ``demo_distractors`` dataset stores
+  1 = evidence (a stroke of the class drawing), 0 = distractor (a class-independent stroke added at
+  a random place). Present in every split or in none; covered by ``content_checksum``.
 
 File attributes: ``schema_version``, ``name``, ``synthetic``, ``created_by``, and JSON strings
 ``categories`` (label ``i`` is ``categories[i]``), ``normalisation``, ``source`` (format, folder,
@@ -57,7 +62,9 @@ class H5Writer:
         self._spill = {s: (open(self._tmp / f"{s}.points", "wb"), open(self._tmp / f"{s}.xy", "wb"))
                        for s in SPLITS}
         self._meta: dict[str, dict[str, Any]] = {
-            s: {"lengths": array("q"), "labels": array("q"), "key_ids": [], "countries": []} for s in SPLITS}
+            s: {"lengths": array("q"), "labels": array("q"), "key_ids": [], "countries": [],
+                "stroke_labels": array("b")} for s in SPLITS}
+        self._labelled: bool | None = None  # whether sketches come with per-stroke labels (all or none)
         self._pending: dict[str, tuple[list, list]] = {s: ([], []) for s in SPLITS}
         self._pending_points = dict.fromkeys(SPLITS, 0)
 
@@ -95,8 +102,19 @@ class H5Writer:
         return len(self._meta[split]["labels"])
 
     def add(self, split: str, points: np.ndarray, source_xy: np.ndarray, label: int,
-            key_id: str = "", country: str = "") -> None:
-        """Append one sketch: normalised ``points`` ``(n, 3)`` float32 and ``source_xy`` ``(n, 2)``."""
+            key_id: str = "", country: str = "", stroke_labels=None) -> None:
+        """Append one sketch: normalised ``points`` ``(n, 3)`` float32 and ``source_xy`` ``(n, 2)``;
+        ``stroke_labels``: one int per stroke, given for every sketch of the file or for none."""
+        labelled = stroke_labels is not None
+        if self._labelled is None:
+            self._labelled = labelled
+        if labelled != self._labelled:
+            raise ValueError("stroke_labels must be given for every sketch of a file or for none")
+        if labelled:
+            strokes = int((np.asarray(points)[:, 2] > 0.5).sum())
+            if len(stroke_labels) != strokes:
+                raise ValueError(f"{len(stroke_labels)} stroke labels for a sketch of {strokes} strokes")
+            self._meta[split]["stroke_labels"].extend(int(x) for x in stroke_labels)
         pending_points, pending_xy = self._pending[split]
         pending_points.append(np.asarray(points, dtype=np.float32))
         pending_xy.append(np.asarray(source_xy, dtype=np.int32))
@@ -156,6 +174,10 @@ class H5Writer:
         digest.update(split.encode())
         for arr in (offsets, labels, points):
             digest.update(np.ascontiguousarray(arr))
+        if self._labelled:
+            stroke_labels = np.frombuffer(meta["stroke_labels"], dtype=np.int8).copy()
+            digest.update(stroke_labels.tobytes())
+            _chunked(g, "stroke_labels", stroke_labels)
         g.create_dataset("points", data=points)
         g.create_dataset("offsets", data=offsets)
         _chunked(g, "labels", labels)
@@ -233,7 +255,13 @@ def _read_split(f, path: Path, name: str, num_classes: int, lazy: bool) -> Sketc
     else:
         points = ds[()]
     key_ids = g["key_ids"][()].astype(str) if "key_ids" in g else None
-    return SketchSplit(name, points, offsets, labels, key_ids)
+    stroke_labels = None
+    if "stroke_labels" in g:
+        stroke_labels = g["stroke_labels"][()].astype(np.int8)
+        strokes = int((points[:, 2] > 0.5).sum())
+        if stroke_labels.ndim != 1 or len(stroke_labels) != strokes:
+            raise _fail(path, f"split {name!r} has {len(stroke_labels)} stroke labels for {strokes} strokes")
+    return SketchSplit(name, points, offsets, labels, key_ids, stroke_labels)
 
 
 #: Normalised coordinates lie in [-1, 1]; anything beyond this is not a sketch.
@@ -261,6 +289,8 @@ def verify_content(path: Path, categories: list[str], splits: dict[str, SketchSp
                 raise _fail(path, f"split {name!r} sketch {sketch} holds a non-finite or absurd coordinate "
                                   f"({chunk[row - start].tolist()}; coordinates are normalised to [-1, 1])")
             digest.update(chunk.tobytes())
+        if split.stroke_labels is not None:
+            digest.update(np.ascontiguousarray(split.stroke_labels, dtype=np.int8).tobytes())
     actual = digest.hexdigest()
     if stored and stored != actual:
         raise _fail(path, f"its data do not match its content_checksum (stored {stored[:12]}, read "
