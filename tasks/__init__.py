@@ -10,10 +10,11 @@ CLASSIFIER_TASK = "recognition"
 
 @hookimpl
 def bench_register_tasks(register):
+    from tasks.attribution import TASKS as attribution_tasks
     from tasks.recognition import Recognition
     from tasks.sli import TASKS as sli_tasks
 
-    for cls in (Recognition, *sli_tasks):
+    for cls in (Recognition, *sli_tasks, *attribution_tasks):
         register(cls)
 
 
