@@ -188,7 +188,7 @@ def cache_dir() -> Path:
 
 
 def dataset_name(distractors: int) -> str:
-    return f"demo_distractors{distractors}" if distractors else "demo"
+    return "demo_distractors" if distractors else "demo"
 
 
 def cache_path(seed: int, sizes: dict[str, int], distractors: int = 0) -> Path:
