@@ -133,9 +133,10 @@ def _explainer_configs(manager: Manager, task_cls, encoder_cls, cfg: dict, expla
     if not isinstance(settings, dict):
         raise BenchError(f"{task_cls.name}.{EXPLAINER_CONFIG} must be a JSON object "
                          f'{{explainer: {{key: value}}}}, e.g. {{"shapley": {{"samples": 64}}}}')
-    unknown = sorted(set(settings) - set(manager.explainers))
-    if unknown:
-        manager.explainer(unknown[0])  # the "did you mean" error
+    for name, own in settings.items():  # every explainer's settings are checked, run or not
+        if not isinstance(own, dict):
+            raise BenchError(f"{task_cls.name}.{EXPLAINER_CONFIG}: the settings of {name!r} must be a JSON object")
+        manager.explainer(name).check_config(own)
     out = []
     for name in names:
         explainer_cls = manager.explainer(name)
@@ -146,7 +147,6 @@ def _explainer_configs(manager: Manager, task_cls, encoder_cls, cfg: dict, expla
                              f"{encoder_cls.name!r} does not declare; encoders that have them: "
                              f"{', '.join(able) or 'none'} (`bench list explainers` shows requirements)")
         own = settings.get(name) or {}
-        explainer_cls.check_config(own)
         out.append({**cfg, "task": {**cfg["task"], EXPLAINER: name, EXPLAINER_CONFIG: {name: own} if own else {}}})
     return out
 

@@ -17,7 +17,8 @@ def _logit_grads(model, batch: StrokeBatch, targets: torch.Tensor, scale: float 
     with torch.enable_grad():
         logits = model(batch.replace(offsets=offsets, locations=locations))
         logits.gather(1, targets.view(-1, 1)).sum().backward()
-    return torch.nan_to_num(deltas.grad), torch.nan_to_num(locations.grad)
+    # an input the logits do not use (no location term) has no gradient: zero
+    return tuple(torch.zeros_like(x) if x.grad is None else torch.nan_to_num(x.grad) for x in (deltas, locations))
 
 
 def _per_stroke(batch: StrokeBatch, point_terms: torch.Tensor, location_terms: torch.Tensor) -> torch.Tensor:
