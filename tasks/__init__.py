@@ -39,3 +39,5 @@ def bench_run_defaults():
 @hookimpl
 def bench_register_perf_targets(register):
     register("sli", "tasks.perf_sli", "batched SLI vs the published one-sketch-at-a-time loop")
+    register("attribution", "tasks.perf_attribution",
+             "occlusion of 500 demo sketches batched vs one removal at a time; exact Shapley cost vs stroke count")
