@@ -24,7 +24,10 @@ Schema version 2 (``results/runs/<run_id>.json``)::
     timings         {name: seconds}: at least total_s; the runner adds data_s (opening the dataset: near 0
                     when an earlier run of the same command had opened it) and task_s
     artifacts       {label: path relative to the record's folder}; per_sketch: the per-sketch rows
-    extra           task-specific facts (e.g. truncation counts), JSON
+    extra           task-specific facts (e.g. truncation counts), JSON; a task may add
+                    curves: {NAME: {x, y, lo, hi: [float], x_label, y_label, title}} (mean curves
+                    with 95% intervals, drawn by the HTML report), e.g. the attribution tasks'
+                    deletion_morf, deletion_lerf, sanity_spearman
     versions        {sketchxai_bench, python, torch, transformers, numpy, plugins: {name: version}}
     git             {revision, dirty} or null outside a git checkout
     host            {hostname, platform, machine, cpu_count, torch_threads, device}

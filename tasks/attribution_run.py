@@ -102,6 +102,8 @@ def _finish(ctx, setup: _Setup, rows: list[dict], elapsed: float, curves: dict, 
         artifacts["thumbnails"] = THUMBNAILS
     return TaskResult(metrics={"sketches_per_s": len(rows) / elapsed, **(metrics or {})}, artifacts=artifacts,
                       extra={"sketches": len(rows), "explainer": setup.explainer.name,
+                             "explainer_version": setup.explainer.version,
+                             "explainer_plugin": ctx.manager.entry("explainer", setup.explainer.name).plugin,
                              "explainer_config": setup.explainer.config, "control": CONTROL, "curves": curves,
                              **(extra or {}), "timings": {"attribution_s": round(elapsed, 3)}})
 
