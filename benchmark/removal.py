@@ -37,12 +37,3 @@ def remove_strokes(batch: StrokeBatch, keep: torch.Tensor) -> StrokeBatch:
     return batch.replace(offsets=offsets, point_mask=point_mask, locations=locations, stroke_mask=real,
                          order=order, truncated_strokes=0, truncated_points=0)
 
-
-def leave_one_out(batch: StrokeBatch) -> tuple[StrokeBatch, torch.Tensor, torch.Tensor]:
-    """Every sketch of ``batch`` once per real stroke, without that stroke: the batch of all
-    ``N = batch.num_strokes.sum()`` variants and, for each, its sketch row and removed stroke."""
-    rows, strokes = torch.nonzero(batch.stroke_mask, as_tuple=True)
-    repeated = batch.select(rows)
-    keep = repeated.stroke_mask.clone()
-    keep[torch.arange(len(rows), device=keep.device), strokes] = False
-    return remove_strokes(repeated, keep), rows, strokes
