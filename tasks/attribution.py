@@ -113,7 +113,8 @@ class SanityRandomisation(_AttributionTask):
     defaults = {**_COMMON, "max_sketches": 100, "pass_below": 0.5}
     metrics = {
         "spearman_full": Metric(False, "mean per-sketch Spearman correlation of the stroke scores of the trained "
-                                       "and the fully randomised classifier (sketches of 3+ strokes)", "Spearman",
+                                       "and the fully randomised classifier (sketches of 2+ strokes, scores not "
+                                       "constant)", "Spearman",
                                 label="Spearman, randomised", headline=True, field="spearman_full"),
         "passed": Metric(True, "1 when the upper 95% bound of spearman_full is below pass_below (the scores "
                                "depend on the weights), else 0", "pass", label="sanity passed", headline=True),

@@ -212,8 +212,8 @@ def randomise(module: torch.nn.Module, seed: int) -> None:
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman correlation, NaN for fewer than 3 strokes or constant scores."""
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    """Spearman correlation, NaN for fewer than 2 strokes or constant scores."""
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(spearmanr(a, b).statistic)
 
