@@ -4,10 +4,11 @@ Plugins implement the hooks of :mod:`benchmark.hookspecs` with :data:`hookimpl`.
 package does not import torch.
 """
 
-from benchmark.contracts import SLI, Dataset, Encoder, Metric, MetricValue, RunInfo, Task, TaskResult
+from benchmark.contracts import (ATTENTION, GRADIENTS, SLI, Dataset, Encoder, Explainer, Metric, MetricValue, RunInfo,
+                                 Task, TaskResult)
 from benchmark.hookspecs import hookimpl
 
 __version__ = "0.2.0"
 
-__all__ = ["SLI", "Dataset", "Encoder", "Metric", "MetricValue", "RunInfo", "Task", "TaskResult",
+__all__ = ["ATTENTION", "GRADIENTS", "SLI", "Dataset", "Encoder", "Explainer", "Metric", "MetricValue", "RunInfo", "Task", "TaskResult",
            "hookimpl", "__version__"]

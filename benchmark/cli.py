@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="load a one-file plugin (a .py path or module name); repeatable")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ls = sub.add_parser("list", help="list registered encoders, tasks, datasets or plugins")
-    ls.add_argument("what", choices=["encoders", "tasks", "datasets", "plugins"])
+    ls = sub.add_parser("list", help="list registered encoders, tasks, datasets, explainers or plugins")
+    ls.add_argument("what", choices=["encoders", "tasks", "datasets", "explainers", "plugins"])
     ls.add_argument("pattern", nargs="?", default="*", help="shell-style filter on names, e.g. '*vit*'")
     ls.add_argument("--json", action="store_true", help="print JSON on stdout")
     ls.set_defaults(func=cmd_list)
@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--task", action="append", help="task name; repeatable (default: the built-in defaults)")
     rn.add_argument("--encoder", action="append", help="encoder name; repeatable (default: the built-in defaults)")
     rn.add_argument("--data", help="dataset name or prepared .h5 path (default: the built-in defaults)")
+    rn.add_argument("--explainer", action="append",
+                    help="explainer name for tasks with an `explainer` setting; repeatable (one run each; the "
+                         "control explainer, `random`, always runs too)")
     rn.add_argument("--nproc", type=int, default=1, help="local worker processes (torch.distributed)")
     rn.add_argument("--seed", type=_seeds, default=[0], metavar="S[,S...]",
                     help="run seed; several (0,1,2) run everything once per seed and the leaderboard "
@@ -89,7 +92,7 @@ def cmd_list(args) -> int:
     manager = get_manager()
     if args.what == "plugins":
         # collect registrations so registration errors show up as broken plugins too
-        for kind in ("encoder", "task", "dataset"):
+        for kind in ("encoder", "task", "dataset", "explainer"):
             manager.registry(kind)
         rows = [p.as_dict() for p in manager.plugins.values()]
         rows = [r for r in rows if fnmatch.fnmatch(r["name"], args.pattern)]
@@ -113,6 +116,10 @@ def cmd_list(args) -> int:
         elif kind == "task":
             row["requires"] = sorted(cls.requires)
             row["metrics"] = {m: s.declaration(i) for i, (m, s) in enumerate(cls.metrics.items())}
+            row["row_keys"] = list(cls.row_keys)
+        elif kind == "explainer":
+            row["requires"] = sorted(cls.requires)
+            row["control"] = cls.control
         else:
             row["synthetic"] = cls.synthetic
         rows.append(row)
@@ -121,6 +128,7 @@ def cmd_list(args) -> int:
         return 0
     extra = {"encoder": ("capabilities", lambda r: ", ".join(r["capabilities"]) or "-"),
              "task": ("requires", lambda r: ", ".join(r["requires"]) or "-"),
+             "explainer": ("requires", lambda r: ", ".join(r["requires"]) or "-"),
              "dataset": ("synthetic", lambda r: "yes" if r["synthetic"] else "no")}[kind]
     _table([kind, "plugin", "version", extra[0], "description"],
            [[r["name"], r["plugin"], r["version"], extra[1](r), r["description"]] for r in rows])
@@ -175,7 +183,7 @@ def cmd_run(args) -> int:
         raise BenchError("--tensorboard / BENCH_TENSORBOARD needs TensorBoard: install it with "
                          "pip install -e '.[tensorboard]'")
     specs = run.plan(list(tasks), list(encoders), data, args.seed, args.results, overrides, args.checkpoint,
-                     args.resume)
+                     args.resume, explainers=args.explainer)
     if args.dry_run:
         for spec in specs:
             first = f" (training a {spec.classifier.task} classifier first if {args.results} holds none)" \

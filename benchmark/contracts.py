@@ -1,4 +1,4 @@
-"""The contracts a plugin implements: :class:`Encoder`, :class:`Task`, :class:`Dataset`.
+"""The contracts a plugin implements: :class:`Encoder`, :class:`Task`, :class:`Dataset`, :class:`Explainer`.
 
 This module imports neither torch nor transformers, so ``bench list`` stays fast: a registered class
 is a light description (name, version, capabilities, defaults) plus a factory that imports the heavy
@@ -19,6 +19,13 @@ from benchmark.errors import BenchError, unknown_name
 #: Capability: the encoder's logits are differentiable with respect to ``batch.locations``
 #: (the strokes' start points), so stroke location inversion (SLI) can run on it.
 SLI = "sli"
+#: Capability: the logits are differentiable with respect to ``batch.offsets`` (every point's
+#: ``dx, dy``) and ``batch.locations``, so gradient explainers can attribute them to strokes.
+GRADIENTS = "gradients"
+#: Capability: the module has ``attention_probabilities(batch) -> list`` of one ``(B, heads, T, T)``
+#: tensor per layer (``T >= 1 + S``), token 0 the classification token and token ``1 + s`` stroke
+#: ``s`` of the batch, for attention explainers.
+ATTENTION = "attention"
 
 
 class _Registered:
@@ -265,6 +272,9 @@ class Task(_Registered):
     #: records say them (``task.variant``), and a leaderboard shows each value as its own columns,
     #: labelled with it, never as a newer run replacing an older one. Other task settings do not.
     variant_keys: ClassVar[tuple[str, ...]] = ()
+    #: Task config keys that make separate leaderboard rows (e.g. ``("explainer",)``: one row per
+    #: encoder and explainer); their values travel in the record as ``task.row_keys``.
+    row_keys: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
@@ -298,6 +308,53 @@ class Dataset(_Registered):
     def open(cls, config: dict[str, Any]) -> "SketchData":
         """Open (preparing or generating if needed) and return the data for a full config."""
         raise NotImplementedError(f"dataset {cls.name!r} does not implement open()")
+
+
+class Explainer(_Registered):
+    """A registered explainer: one importance score per stroke of a frozen classifier's decision.
+
+    Subclasses set ``name``, ``version`` (bump when the scores change), ``requires`` (encoder
+    capabilities it needs, e.g. ``{"gradients"}`` or ``{"attention"}``; a run pairing it with an
+    encoder that lacks one is refused when planned), ``defaults`` (its settings) and implement
+    :meth:`attribute`. ``control``: a model-independent reference (the ``random`` explainer), run
+    beside every other explainer.
+
+    An instance is made per run: ``cls(config, seed)`` with the full config (``defaults`` updated
+    with the task's ``explainer_config``) and the run seed. Any randomness must be seeded per sketch
+    (from ``seed`` and ``batch.index``), so scores do not depend on batching or process count.
+    """
+
+    requires: ClassVar[frozenset[str]] = frozenset()
+    control: ClassVar[bool] = False
+
+    def __init__(self, config: dict[str, Any] | None = None, seed: int = 0):
+        self.config = self.full_config(dict(config or {}))
+        self.seed = int(seed)
+
+    @classmethod
+    def full_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """``defaults`` updated with ``config``; an unknown key is a one-line error."""
+        unknown = sorted(set(config) - set(cls.defaults))
+        if unknown:
+            raise BenchError(f"explainer {cls.name!r}: " + "; ".join(
+                str(unknown_name("setting", key, cls.defaults)) for key in unknown))
+        return {**cls.defaults, **config}
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        """Raise a one-line :class:`BenchError` for unusable settings (light, at plan time).
+        Default: unknown keys and values of the wrong type are refused."""
+        from benchmark.config import check_like
+
+        full = cls.full_config(config)
+        for key, default in cls.defaults.items():
+            check_like(f"explainer.{key}", full[key], default)
+
+    def attribute(self, model: "EncoderModule", batch: "StrokeBatch", targets: "torch.Tensor") -> "torch.Tensor":
+        """``(B, S)`` float importances of each stroke of ``batch`` for class ``targets`` ``(B,)``
+        (higher: more important to the class) under the frozen ``model`` (eval mode). Finite
+        everywhere; padded strokes (``~batch.stroke_mask``) are 0 and callers mask them out."""
+        raise NotImplementedError(f"explainer {self.name!r} does not implement attribute()")
 
 
 @dataclass(frozen=True)

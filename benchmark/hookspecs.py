@@ -46,6 +46,17 @@ def bench_register_datasets(register):
 
 
 @hookspec
+def bench_register_explainers(register):
+    """Register explainer classes (``bench list explainers``).
+
+    :param register: call ``register(cls)`` once per class; ``cls`` subclasses
+        :class:`benchmark.Explainer` and carries its own ``name`` and ``requires`` (the encoder
+        capabilities it needs). Names are unique across plugins, as for encoders.
+    :return: nothing (ignored).
+    """
+
+
+@hookspec
 def bench_run_started(run):
     """Called on every rank once a run's configuration is resolved, before the task runs.
 

@@ -38,6 +38,21 @@ class EncoderModule(nn.Module):
         """Logits for the prepared batch with stroke start points ``locations`` ``(B, S, 2)``."""
         return self(prepared.replace(locations=locations))
 
+    def randomisation_layers(self) -> list[tuple[str, nn.Module]]:
+        """The layers a cascading randomisation re-initialises, input side first (the
+        ``sanity_randomisation`` task randomises them from the last one down). Default: the direct
+        children that hold parameters, in registration order, with ``ModuleList`` / ``Sequential``
+        children expanded into their elements. Override where registration order is not the data
+        flow."""
+        out = []
+        for name, child in self.named_children():
+            parts = (list(child.named_children()) if isinstance(child, (nn.ModuleList, nn.Sequential))
+                     else [("", child)])
+            for sub, module in parts:
+                if any(True for _ in module.parameters()):
+                    out.append((f"{name}.{sub}" if sub else name, module))
+        return out
+
     def num_parameters(self) -> int:
         """Number of trainable parameters (each shared tensor counted once)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

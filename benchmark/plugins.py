@@ -30,7 +30,7 @@ import pluggy
 
 from benchmark import hookspecs
 from benchmark.config import SECTIONS
-from benchmark.contracts import Dataset, Encoder, Metric, Task
+from benchmark.contracts import Dataset, Encoder, Explainer, Metric, Task
 from benchmark.errors import PluginError, unknown_name
 
 DEFAULT_PLUGINS = ("encoders", "tasks", "benchmark.data.plugin", "benchmark.tensorboard")
@@ -42,6 +42,7 @@ KINDS = {
     "encoder": ("bench_register_encoders", Encoder),
     "task": ("bench_register_tasks", Task),
     "dataset": ("bench_register_datasets", Dataset),
+    "explainer": ("bench_register_explainers", Explainer),
 }
 
 
@@ -195,6 +196,13 @@ class Manager:
     @property
     def datasets(self) -> dict[str, type[Dataset]]:
         return {n: e.cls for n, e in self.registry("dataset").items()}
+
+    @property
+    def explainers(self) -> dict[str, type[Explainer]]:
+        return {n: e.cls for n, e in self.registry("explainer").items()}
+
+    def explainer(self, name: str) -> type[Explainer]:
+        return self.entry("explainer", name).cls
 
     def entry(self, kind: str, name: str) -> Entry:
         """The registered entry named ``name``, or a "did you mean" error."""

@@ -5,8 +5,11 @@ Schema version 2 (``results/runs/<run_id>.json``)::
     schema_version  2
     run_id          str, unique: <UTC time>-<task>-<encoder>-<dataset>-<6 hex>
     created         ISO-8601 UTC start time;  finished: ISO-8601 UTC end time
-    task            {name, version, plugin, plugin_version, order, variant}: variant = {key: value} of the
-                    task's ``variant_keys`` (e.g. {"preset": "bounded"}); each value is its own setting
+    task            {name, version, plugin, plugin_version, order, variant, row_keys}: variant = {key: value}
+                    of the task's ``variant_keys`` (e.g. {"preset": "bounded"}; each value is its own
+                    setting, its own leaderboard columns); row_keys: {key: value} of ``Task.row_keys``,
+                    the keys that make separate leaderboard rows (e.g. {"explainer": "occlusion"});
+                    both missing in older records (= {})
     encoder         {name, version, plugin, plugin_version, capabilities, parameters, config_source}
                     config_source: where config.encoder came from: "command" (built from the
                     command's settings) or "checkpoint <folder>" (the loaded checkpoint's own config)
@@ -29,7 +32,8 @@ Schema version 2 (``results/runs/<run_id>.json``)::
                     width, height and viewBox); a path ending index.html: the run's gallery page
     extra           task-specific facts (e.g. truncation counts), JSON; curves: {NAME: {x, y, lo, hi:
                     [float] of one length (lo/hi a 95% interval of the mean), x_label, y_label, title}},
-                    one report plot per NAME and task
+                    one report plot per NAME and task (e.g. sli_target_probability,
+                    deletion_morf, deletion_lerf, sanity_spearman)
     versions        {sketchxai_bench, python, torch, transformers, numpy, plugins: {name: version}}
     git             {revision, dirty} or null outside a git checkout
     host            {hostname, platform, machine, cpu_count, torch_threads, device}

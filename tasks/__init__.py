@@ -1,5 +1,6 @@
 """Built-in tasks, registered through the same hooks as third-party plugins; the recognition task
-is the built-in classifier provider of tasks that need a trained classifier (SLI)."""
+is the built-in classifier provider of tasks that need a trained classifier (SLI, attribution).
+The built-in explainers (:mod:`tasks.explainers`) are registered here too."""
 
 from benchmark import hookimpl
 
@@ -9,11 +10,20 @@ CLASSIFIER_TASK = "recognition"
 
 @hookimpl
 def bench_register_tasks(register):
+    from tasks.attribution import TASKS as attribution_tasks
     from tasks.recognition import Recognition
     from tasks.reliance import LocationReliance
     from tasks.sli import TASKS as sli_tasks
 
-    for cls in (Recognition, LocationReliance, *sli_tasks):
+    for cls in (Recognition, LocationReliance, *sli_tasks, *attribution_tasks):
+        register(cls)
+
+
+@hookimpl
+def bench_register_explainers(register):
+    from tasks.explainers import EXPLAINERS
+
+    for cls in EXPLAINERS:
         register(cls)
 
 
@@ -40,3 +50,5 @@ def bench_run_defaults():
 def bench_register_perf_targets(register):
     register("sli", "tasks.perf_sli", "batched SLI vs the published one-sketch-at-a-time loop")
     register("controls", "tasks.perf_controls", "SLI with its random-weights control and the bounded preset vs alone")
+    register("attribution", "tasks.perf_attribution",
+             "occlusion of 500 demo sketches batched vs one removal at a time; exact Shapley cost vs stroke count")

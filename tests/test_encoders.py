@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import SLI, plugins
+from benchmark import ATTENTION, GRADIENTS, SLI, plugins
 from benchmark.batch import collate
 from benchmark.checkpoints import load_checkpoint, save_checkpoint
+from benchmark.removal import remove_strokes
 
 NUM_CLASSES = 5
 
@@ -139,3 +140,63 @@ def test_logits_do_not_depend_on_batch_padding(name, sketches):
         last = module(collate([long_, short], [1, 0]))[1:]
     torch.testing.assert_close(first, alone, atol=1e-5, rtol=0)
     torch.testing.assert_close(last, alone, atol=1e-5, rtol=0)
+
+
+def _without(sketch_points: np.ndarray, drop: set[int]) -> np.ndarray:
+    """The sketch drawn without the strokes in ``drop`` (indices in drawing order)."""
+    parts = np.split(sketch_points, np.flatnonzero(sketch_points[:, 2] > 0.5) + 1)[:-1]
+    return np.concatenate([p for i, p in enumerate(parts) if i not in drop])
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_removed_strokes_give_the_logits_of_the_sketch_drawn_without_them(name, sketches):
+    """benchmark.removal: a removed stroke is not drawn, tokenised or rasterised, for every encoder."""
+    module = build(ENCODERS[name]).eval()
+    batch = collate(sketches, [0, 1, 2])
+    drops = [{1}, {0, 4, 5}, set()]  # the longest sketch loses its first stroke and two long ones
+    keep = batch.stroke_mask.clone()
+    for b, drop in enumerate(drops):
+        keep[b, sorted(drop)] = False
+    with torch.no_grad():
+        removed = module(remove_strokes(batch, keep))
+        drawn = module(collate([_without(s, d) for s, d in zip(sketches, drops)], [0, 1, 2]))
+        empty = module(remove_strokes(batch, torch.zeros_like(keep)))
+    torch.testing.assert_close(removed, drawn, atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(empty).all()  # every stroke removed: the empty canvas still has logits
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in ENCODERS.items() if GRADIENTS in c.capabilities))
+def test_gradient_reaches_point_deltas(name, sketches):
+    module = build(ENCODERS[name]).eval()
+    batch = collate(sketches, [0, 1, 2])
+    offsets = batch.offsets.clone().requires_grad_(True)
+    module(batch.replace(offsets=offsets))[:, 1].sum().backward()
+    grad = offsets.grad[..., :2]
+    assert torch.isfinite(grad).all()
+    assert ((grad.abs() * batch.point_mask[..., None]).sum((1, 2, 3)) > 0).all()
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in ENCODERS.items() if ATTENTION in c.capabilities))
+def test_attention_probabilities_follow_the_forward_pass(name, sketches):
+    module = build(ENCODERS[name]).eval()
+    batch = collate(sketches, [0, 1, 2])
+    with torch.no_grad():
+        maps = module.attention_probabilities(batch)
+        logits = module(batch)
+    assert maps
+    S = batch.stroke_mask.shape[1]
+    for probs in maps:
+        assert probs.shape[0] == 3 and probs.shape[2] == probs.shape[3] >= 1 + S
+        torch.testing.assert_close(probs.sum(-1), torch.ones(probs.shape[:-1]))
+    if hasattr(module, "_eager_layers") and not getattr(module, "reference_compat", False):
+        hidden, _ = module._eager_layers(batch)
+        torch.testing.assert_close(module.head(module.layernorm(hidden[:, 0])), logits, atol=1e-5, rtol=1e-5)
+        padded = ~batch.stroke_mask
+        assert (maps[0][:, :, :, 1:][padded[:, None, None, :].expand(-1, probs.shape[1], 1 + S, -1)] == 0).all()
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_randomisation_layers_hold_the_parameters(name):
+    module = build(ENCODERS[name])
+    layers = module.randomisation_layers()
+    assert layers and all(any(True for _ in m.parameters()) for _, m in layers)

@@ -1,7 +1,9 @@
 """Every built-in task's scores on fixed inputs, pinned to the task's version.
 
 A known-answer classifier (tests/plugins/layout_oracle.py, a fixed checkpoint written here) is
-scored by each built-in task on the tiny dataset through the CLI. If a score changes while the
+scored by each built-in task on the tiny dataset through the CLI; the attribution tasks, which
+remove strokes (the oracle needs both of its strokes), score a seeded one-layer stroke_vit_tiny
+checkpoint instead. If a score changes while the
 task's version stays the same, scoring changed without a version bump: bump ``version`` of the
 task (records of different versions are never compared) and re-pin its scores here. A new
 built-in task must be pinned too.
@@ -18,7 +20,11 @@ from conftest import ROOT, TINY_PLUGIN, run_bench
 ORACLE = ROOT / "tests" / "plugins" / "layout_oracle.py"
 SETTINGS = {"recognition": [], "location_reliance": [],
             "sli_recovery": ["--set", "steps=10", "--set", "max_sketches=12", "--set", "pictures=1"],
-            "sli_transfer": ["--set", "steps=10", "--set", "max_sketches=12", "--set", "pictures=1"]}
+            "sli_transfer": ["--set", "steps=10", "--set", "max_sketches=12", "--set", "pictures=1"],
+            "stroke_deletion": ["--set", "max_sketches=12", "--set", "encoder.num_layers=1"],
+            "stroke_pointing": ["--set", "max_sketches=12", "--set", "data.stroke_labels=true",
+                                "--set", "encoder.num_layers=1"],
+            "sanity_randomisation": ["--set", "max_sketches=12", "--set", "encoder.num_layers=1"]}
 #: task -> (version, {metric: value}) for the oracle checkpoint below; speeds are not scores.
 PINNED = {
     "recognition": ("1", {"test_loss": 0.0859240132269262, "top1": 1.0, "top5": 1.0}),
@@ -37,7 +43,34 @@ PINNED = {
                            "p_original_drop": 0.919250322039305, "p_target_after": 0.9999100665251414, "skill": 0.0,
                            "steps_to_flip": 1.0, "success_at_start": 0.0, "success_on_canvas": 0.75,
                            "success_rate": 1.0}),
+    "stroke_deletion": ("1", {"deletion_gap": 0.00036174866060415906, "gap_vs_random": 0.000397967795530955,
+                              "lerf_area": 0.26276826330771047, "morf_area": 0.26240651464710635,
+                              "p_full": 0.2664940233031909}),
+    "stroke_pointing": ("1", {"auroc_vs_random": -0.4166666666666667, "pointing_auroc": 0.08333333333333333,
+                              "top_is_evidence": 0.08333333333333333}),
+    "sanity_randomisation": ("1", {"passed": 1.0, "spearman_full": -0.3333333333333333}),
 }
+
+
+#: Tasks scored on the seeded stroke ViT checkpoint rather than the oracle.
+ON_VIT = ("stroke_deletion", "stroke_pointing", "sanity_randomisation")
+
+
+@pytest.fixture(scope="module")
+def vit_checkpoint(tmp_path_factory) -> Path:
+    import torch
+
+    from benchmark.checkpoints import save_checkpoint
+    from benchmark.plugins import Manager
+
+    manager = Manager((str(TINY_PLUGIN),), autoload=False)
+    cls = manager.encoder("stroke_vit_tiny")
+    categories = manager.dataset("tiny").open(dict(manager.dataset("tiny").defaults)).categories
+    config = {**cls.defaults, "num_layers": 1}
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("vit") / "checkpoint"
+    save_checkpoint(folder, cls.name, cls.version, cls.build(len(categories), config), config, categories)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +94,15 @@ def test_every_builtin_task_is_pinned():
 
 
 @pytest.mark.parametrize("task", sorted(PINNED))
-def test_scores_on_fixed_inputs_match_the_task_version(task, oracle_checkpoint, tmp_path):
+def test_scores_on_fixed_inputs_match_the_task_version(task, oracle_checkpoint, vit_checkpoint, tmp_path):
+    encoder, checkpoint = ("stroke_vit_tiny", vit_checkpoint) if task in ON_VIT else ("layout_oracle", oracle_checkpoint)
     done = run_bench("--plugin", str(TINY_PLUGIN), "--plugin", str(ORACLE), "run", "--task", task, "--encoder",
-                     "layout_oracle", "--data", "tiny", "--checkpoint", str(oracle_checkpoint), "--results",
+                     encoder, "--data", "tiny", "--checkpoint", str(checkpoint), "--results",
                      str(tmp_path), "--threads", "1", *SETTINGS[task])
     assert done.returncode == 0, done.stderr
-    (path,) = (tmp_path / "runs").glob("*.json")
-    record = json.loads(path.read_text())
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    # an attribution task runs its default explainer (occlusion) and the random control: pin the former
+    (record,) = [r for r in records if (r["task"].get("row_keys") or {}).get("explainer") in (None, "occlusion")]
     scores = {name: m["value"] for name, m in record["metrics"].items() if m["kind"] != "speed"}
     version, pinned = PINNED[task]
     assert record["task"]["version"] == version, (

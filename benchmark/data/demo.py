@@ -11,6 +11,13 @@ jittered with a seeded RNG: the data is a pure function of (generator version, s
 Each (seed, split, class) has its own random stream, so larger sizes only append sketches.
 Generated data is cached as a prepared ``.h5`` (same layout as ``bench data prepare``) under
 ``$BENCH_CACHE_DIR`` (default ``~/.cache/sketchxai-bench``), written atomically.
+
+With ``distractors = k > 0`` (dataset ``demo_distractors``) every sketch also gets ``k`` strokes
+drawn from one class-independent distribution (a short line, a small circle, a zigzag or a small
+arc, uniformly placed on the canvas) inserted at random places in the drawing order, and the file
+stores a per-stroke label (1 = evidence, 0 = distractor; ``stroke_labels`` in
+:mod:`benchmark.data.h5store`). The class strokes are the plain demo's (the distractors have their
+own random stream), and the plain demo (``k = 0``) is unchanged.
 """
 
 from __future__ import annotations
@@ -135,54 +142,101 @@ def _jitter(rng, strokes: list[Stroke]) -> list[Stroke]:
     return [out[i] for i in order]
 
 
-def draw(name: str, rng: np.random.Generator) -> np.ndarray:
+#: Sub-stream of a (seed, split, class) stream for distractor strokes.
+_DISTRACTOR_STREAM = 1
+
+
+def _distractor(rng) -> Stroke:
+    """One class-independent stroke at a uniform random place on the 256 canvas."""
+    cx, cy = rng.uniform(20, 236, 2)
+    size = rng.uniform(12, 30)
+    kind = int(rng.integers(4))
+    if kind == 0:
+        angle = rng.uniform(0, np.pi)
+        d = size * np.array([np.cos(angle), np.sin(angle)])
+        return _line(rng, cx - d[0], cy - d[1], cx + d[0], cy + d[1])
+    if kind == 1:
+        return _circle(rng, cx, cy, size / 2, (6, 14))
+    if kind == 2:
+        n = int(rng.integers(4, 8))
+        xs = cx + np.linspace(-size, size, n)
+        ys = cy + np.where(np.arange(n) % 2, size / 3, -size / 3) + rng.normal(0, 1.0, n)
+        return np.stack([xs, ys], 1)
+    return _arc(rng, cx, cy, size * 1.5, size / 2)
+
+
+def draw(name: str, rng: np.random.Generator, distractors: int = 0,
+         distractor_rng: np.random.Generator | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """One sketch of class ``name``: ``(n, 3)`` int32 x, y (0..255, as QuickDraw's simplified
-    files) and end-of-stroke."""
+    files) and end-of-stroke. With ``distractors`` > 0 (drawn from ``distractor_rng``), also
+    returns the per-stroke labels (1 evidence, 0 distractor)."""
     strokes = _jitter(rng, CLASSES[name][1](rng))
+    labels = np.ones(len(strokes), dtype=np.int8)
+    if distractors:
+        for _ in range(distractors):
+            at = int(distractor_rng.integers(len(strokes) + 1))
+            strokes.insert(at, _distractor(distractor_rng))
+            labels = np.insert(labels, at, 0)
     lo = np.min([s.min(0) for s in strokes], axis=0)
     scale = SIMPLIFIED_MAX / max(float((s - lo).max()) for s in strokes)
-    return strokes_to_points([np.rint((s - lo) * scale).astype(np.int32) for s in strokes])
+    points = strokes_to_points([np.rint((s - lo) * scale).astype(np.int32) for s in strokes])
+    return (points, labels) if distractors else points
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "sketchxai-bench")
 
 
-def cache_path(seed: int, sizes: dict[str, int]) -> Path:
+def dataset_name(distractors: int) -> str:
+    return "demo_distractors" if distractors else "demo"
+
+
+def cache_path(seed: int, sizes: dict[str, int], distractors: int = 0) -> Path:
     dims = "-".join(f"{s}{sizes[s]}" for s in SPLITS)
-    return cache_dir() / f"demo-v{GENERATOR_VERSION}-seed{seed}-{dims}.h5"
+    extra = f"-distractors{distractors}" if distractors else ""
+    return cache_dir() / f"demo-v{GENERATOR_VERSION}-seed{seed}-{dims}{extra}.h5"
 
 
-def generate(out: Path, seed: int, sizes: dict[str, int]) -> str:
-    """Write the demo dataset to ``out`` (atomically); returns its content checksum."""
+def generate(out: Path, seed: int, sizes: dict[str, int], distractors: int = 0) -> str:
+    """Write the demo dataset (with ``distractors`` per sketch) to ``out`` (atomically); returns its
+    content checksum."""
     names = list(CLASSES)
     with H5Writer(out, names) as writer:
         for split_index, split in enumerate(SPLITS):
             for label, name in enumerate(names):
                 rng = np.random.default_rng([seed, split_index, label])
+                extra = np.random.default_rng([seed, split_index, label, _DISTRACTOR_STREAM])
                 for i in range(sizes[split]):
-                    points = draw(name, rng)
-                    writer.add(split, normalised_sketch(points), points[:, :2], label, f"demo/{split}/{name}/{i}")
+                    points, strokes = draw(name, rng, distractors, extra) if distractors else (draw(name, rng), None)
+                    writer.add(split, normalised_sketch(points), points[:, :2], label, f"demo/{split}/{name}/{i}",
+                               stroke_labels=strokes)
+        source = {"format": "synthetic", "generator": f"demo v{GENERATOR_VERSION}", "seed": seed,
+                  "classes": {n: d for n, (d, _) in CLASSES.items()}}
+        if distractors:
+            source["distractors"] = {"per_sketch": distractors, "stroke_labels": "1 evidence, 0 distractor",
+                                     "shapes": "short line, small circle, zigzag or small arc, uniform on the canvas"}
         return writer.commit({
-            "name": "demo", "synthetic": True, "normalisation": NORMALISATION,
-            "source": {"format": "synthetic", "generator": f"demo v{GENERATOR_VERSION}", "seed": seed,
-                       "classes": {n: d for n, (d, _) in CLASSES.items()}},
+            "name": dataset_name(distractors), "synthetic": True, "normalisation": NORMALISATION,
+            "source": source,
             "split": {"method": "generated", "per_class": sizes},
             "counts": {"kept": {s: sizes[s] * len(names) for s in SPLITS}},
         })
 
 
-def load_demo(seed: int = 0, sizes: dict[str, int] | None = None, lazy: bool = False) -> SketchData:
-    """The demo data for ``seed`` and per-class ``sizes`` (default 160/40/50), generated on first
-    use and cached."""
+def load_demo(seed: int = 0, sizes: dict[str, int] | None = None, lazy: bool = False,
+              distractors: int = 0) -> SketchData:
+    """The demo data for ``seed`` and per-class ``sizes`` (default 160/40/50), with
+    ``distractors`` extra strokes per sketch, generated on first use and cached."""
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
-    path = cache_path(seed, sizes)
+    path = cache_path(seed, sizes, distractors)
     if not path.is_file():
-        generate(path, seed, sizes)
+        generate(path, seed, sizes, distractors)
     try:
         data = open_h5(path, lazy=lazy)
     except BenchError:  # a damaged cache file: make it again
-        generate(path, seed, sizes)
+        generate(path, seed, sizes, distractors)
         data = open_h5(path, lazy=lazy)
     data.source = f"synthetic doodles: demo generator v{GENERATOR_VERSION}, seed {seed}"
+    if distractors:
+        data.source += f", {distractors} distractor strokes per sketch"
     return data

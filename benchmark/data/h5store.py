@@ -11,6 +11,11 @@ Schema (``schema_version`` 1), per split group ``train``, ``valid``, ``test``:
 - ``labels`` ``(n,)`` int64; ``key_ids`` ``(n,)`` bytes; ``countries`` ``(n,)`` bytes;
   ``source_xy`` ``(N, 2)`` int32 (the source's integer coordinates: 0..255 for QuickDraw's
   simplified files): chunked and compressed (gzip, shuffle), as they compress well and are read whole.
+- optional ``stroke_labels`` ``(total strokes,)`` int8, chunked and compressed: one label per stroke,
+  sketch by sketch in drawing order (sketch ``i``'s strokes follow those of sketches ``0..i-1``; a
+  stroke ends at a point with ``end_of_stroke = 1``). The ``demo_distractors`` dataset stores
+  1 = evidence (a stroke of the class drawing), 0 = distractor (a class-independent stroke added at
+  a random place). Present in every split or in none; covered by ``content_checksum``.
 
 File attributes: ``schema_version``, ``name``, ``synthetic``, ``created_by``, and JSON strings
 ``categories`` (label ``i`` is ``categories[i]``), ``normalisation``, ``source`` (format, folder,
@@ -27,6 +32,7 @@ import json
 import os
 import shutil
 import tempfile
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +167,9 @@ class H5Writer:
         self._parts: list[str] = []
         self._sizes: dict[str, dict[str, dict[str, int]]] = {}
         self._own: Spill | None = None
+        # per-stroke labels (demo_distractors): given with add() for every sketch of a file or for none
+        self._labelled: bool | None = None
+        self._stroke_labels: dict[str, array] = {s: array("b") for s in SPLITS}
 
     def __enter__(self) -> "H5Writer":
         return self
@@ -177,8 +186,19 @@ class H5Writer:
         return self._own.sizes if self._own is not None and stem == self._own.stem else self._sizes[stem]
 
     def add(self, split: str, points: np.ndarray, source_xy: np.ndarray, label: int,
-            key_id: str = "", country: str = "") -> None:
-        """Append one sketch: normalised ``points`` ``(n, 3)`` float32 and ``source_xy`` ``(n, 2)``."""
+            key_id: str = "", country: str = "", stroke_labels=None) -> None:
+        """Append one sketch: normalised ``points`` ``(n, 3)`` float32 and ``source_xy`` ``(n, 2)``;
+        ``stroke_labels``: one int per stroke, given for every sketch of the file or for none."""
+        labelled = stroke_labels is not None
+        if self._labelled is None:
+            self._labelled = labelled
+        if labelled != self._labelled:
+            raise ValueError("stroke_labels must be given for every sketch of a file or for none")
+        if labelled:
+            strokes = int((np.asarray(points)[:, 2] > 0.5).sum())
+            if len(stroke_labels) != strokes:
+                raise ValueError(f"{len(stroke_labels)} stroke labels for a sketch of {strokes} strokes")
+            self._stroke_labels[split].extend(int(x) for x in stroke_labels)
         if self._own is None:
             self._own = Spill(self.folder, f"own{len(self._parts)}", self.out)
             self._parts.append(self._own.stem)
@@ -186,7 +206,10 @@ class H5Writer:
 
     def add_part(self, stem: str, sizes: dict[str, dict[str, int]]) -> None:
         """Append the sketches of a closed :class:`Spill` ``stem`` in :attr:`folder` (``sizes``: its
-        :attr:`Spill.sizes`)."""
+        :attr:`Spill.sizes`); such sketches carry no per-stroke labels."""
+        if self._labelled:
+            raise ValueError("a file with per-stroke labels takes its sketches through add() only")
+        self._labelled = False
         self._close_own()
         self._parts.append(stem)
         self._sizes[stem] = sizes
@@ -277,6 +300,9 @@ class H5Writer:
         _copy(self._chunks(split, "labels", np.int64), _chunked(g, "labels", (n,), np.int64), digest)
         _copy(self._chunks(split, "points", np.float32, 3), g.create_dataset("points", shape=(total, 3), dtype="<f4"),
               digest)
+        if self._labelled:
+            stroke_labels = np.frombuffer(self._stroke_labels[split], dtype=np.int8).copy()
+            _copy([stroke_labels], _chunked(g, "stroke_labels", stroke_labels.shape, np.int8), digest)
         _copy(self._strings(split, "keys", key_width), _chunked(g, "key_ids", (n,), f"S{key_width}"))
         _copy(self._strings(split, "countries", country_width), _chunked(g, "countries", (n,), f"S{country_width}"))
         _copy(self._chunks(split, "xy", np.int32, 2), _chunked(g, "source_xy", (total, 2), np.int32))
@@ -361,7 +387,13 @@ def _read_split(f, path: Path, name: str, num_classes: int, lazy: bool) -> Sketc
     else:
         points = ds[()]
     key_ids = g["key_ids"][()].astype(str) if "key_ids" in g else None
-    return SketchSplit(name, points, offsets, labels, key_ids)
+    stroke_labels = None
+    if "stroke_labels" in g:
+        stroke_labels = g["stroke_labels"][()].astype(np.int8)
+        strokes = int((points[:, 2] > 0.5).sum())
+        if stroke_labels.ndim != 1 or len(stroke_labels) != strokes:
+            raise _fail(path, f"split {name!r} has {len(stroke_labels)} stroke labels for {strokes} strokes")
+    return SketchSplit(name, points, offsets, labels, key_ids, stroke_labels)
 
 
 #: Normalised coordinates lie in [-1, 1]; anything beyond this is not a sketch.
@@ -389,6 +421,8 @@ def verify_content(path: Path, categories: list[str], splits: dict[str, SketchSp
                 raise _fail(path, f"split {name!r} sketch {sketch} holds a non-finite or absurd coordinate "
                                   f"({chunk[row - start].tolist()}; coordinates are normalised to [-1, 1])")
             digest.update(chunk.tobytes())
+        if split.stroke_labels is not None:
+            digest.update(np.ascontiguousarray(split.stroke_labels, dtype=np.int8).tobytes())
     actual = digest.hexdigest()
     if stored and stored != actual:
         raise _fail(path, f"its data do not match its content_checksum (stored {stored[:12]}, read "

@@ -1,5 +1,6 @@
 """Built-in datasets, registered through the same hook as third-party plugins: ``demo`` (synthetic
-doodles, the default) and ``quickdraw`` (a file made by ``bench data prepare``).
+doodles, the default), ``demo_distractors`` (the same with labelled distractor strokes) and
+``quickdraw`` (a file made by ``bench data prepare``).
 
 Importing this module imports neither h5py nor torch (``bench list`` stays fast)."""
 
@@ -36,6 +37,29 @@ class DemoDataset(Dataset):
         return load_demo(config["seed"], {split: config[f"per_class_{split}"] for split in ("train", "valid", "test")})
 
 
+class DemoDistractorsDataset(DemoDataset):
+    """The demo doodles plus class-independent distractor strokes at random places, each stroke
+    labelled evidence or distractor (for stroke_pointing)."""
+
+    name = "demo_distractors"
+    defaults = {**DemoDataset.defaults, "distractors": 3}
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        super().check_config(config)
+        config["distractors"] = check_number("data.distractors", config.get("distractors", 3), whole=True, least=1,
+                                             most=20)
+
+    @classmethod
+    def open(cls, config: dict[str, Any]):
+        from benchmark.data.demo import load_demo
+
+        config = {**cls.defaults, **config}
+        cls.check_config(config)
+        return load_demo(config["seed"], {split: config[f"per_class_{split}"] for split in ("train", "valid", "test")},
+                         distractors=config["distractors"])
+
+
 class QuickDrawDataset(Dataset):
     """Real QuickDraw drawings from a file made by ``bench data prepare`` (config key ``path``)."""
 
@@ -56,6 +80,7 @@ class QuickDrawDataset(Dataset):
 @hookimpl
 def bench_register_datasets(register):
     register(DemoDataset)
+    register(DemoDistractorsDataset)
     register(QuickDrawDataset)
 
 

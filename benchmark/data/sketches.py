@@ -23,12 +23,28 @@ class SketchSplit:
     offsets: np.ndarray  # (n + 1,) int64
     labels: np.ndarray  # (n,) int64
     key_ids: np.ndarray | None = None  # (n,) str, where the source has them
+    #: (total strokes,) int8 per-stroke label where the data has one (``demo_distractors``: 1 =
+    #: evidence, 0 = distractor), sketch by sketch in drawing order; see :meth:`stroke_labels_of`.
+    stroke_labels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def sketch(self, i: int) -> np.ndarray:
         return self.points[self.offsets[i]:self.offsets[i + 1]]
+
+    def stroke_labels_of(self, i: int) -> np.ndarray:
+        """The per-stroke labels of sketch ``i`` (its strokes in drawing order)."""
+        from benchmark.errors import BenchError
+
+        if self.stroke_labels is None:
+            raise BenchError(f"split {self.name!r} has no per-stroke labels; use a dataset that stores them "
+                             f"(e.g. --data demo_distractors)")
+        if getattr(self, "_stroke_offsets", None) is None:
+            ends = (self.points[:, 2] > 0.5).astype(np.int64)
+            cum = np.concatenate(([0], np.cumsum(ends)))
+            self._stroke_offsets = cum[self.offsets]
+        return self.stroke_labels[self._stroke_offsets[i]:self._stroke_offsets[i + 1]]
 
     def get(self, indices) -> list[np.ndarray]:
         """The sketches at ``indices`` (views, not copies)."""
@@ -46,6 +62,8 @@ class SketchSplit:
     def checksum_update(self, h: "hashlib._Hash") -> None:
         for arr in (self.offsets, self.labels, self.points):
             h.update(np.ascontiguousarray(arr).tobytes())
+        if self.stroke_labels is not None:  # only files that store them: older checksums unchanged
+            h.update(np.ascontiguousarray(self.stroke_labels, dtype=np.int8).tobytes())
 
 
 @dataclass

@@ -15,6 +15,10 @@ Which run counts:
   checksums, the dataset column adds the checksum's first 8 characters: such rows are never compared.
 * **Task versions are never mixed**: for each task only the records of its newest version (natural
   order of the version strings) count; older ones are reported on stderr and left out.
+* **Row keys**: a task may declare config keys that split its rows (``Task.row_keys``, carried in
+  the record as ``task.row_keys``, e.g. ``{"explainer": "occlusion"}``): each such key becomes a row
+  field (column) after ``plugin``, and runs that differ in it are different rows (an attribution
+  task's rows are (encoder, explainer)). Records without row keys leave those fields empty.
 * Per row and task, the run with the newest ``finished`` time counts (ties: the larger run id);
   task settings (e.g. ``task.epochs``) do not make new rows, so a newer run of the same encoder,
   task and dataset replaces an older one. Superseded runs are counted on stderr.
@@ -95,10 +99,14 @@ class Leaderboard:
     notes: list[str]
     show_all: bool
     comparisons: list[Any] = field(default_factory=list)
+    #: The tasks' row keys present in the counted records (row fields after ``plugin``).
+    row_keys: list[str] = field(default_factory=list)
 
     @property
     def row_fields(self) -> list[str]:
         fields = [f for f in ROW_FIELDS if f not in ("setting", "seeds") or self.frame[f].ne("").any()]
+        at = fields.index("plugin") + 1
+        fields[at:at] = self.row_keys
         return fields + (list(RUN_FIELDS) if self.show_all else [])
 
     def cell(self, row: pd.Series, key: str, stat: str = "value") -> Any:
@@ -136,15 +144,16 @@ def build(results: str | Path, tasks: Iterable[str] = (), datasets: Iterable[str
         warn(f"{len(runs) - len(chosen) - members} older run(s) of the same encoder, task and dataset superseded by "
              f"newer ones (--all shows every run)")
     columns = _columns(chosen, by_id, all_metrics, warn)
-    frame = _wide(chosen, by_id, columns, show_all, groups)
-    frame = _sort(frame, columns)
+    keys = row_keys(chosen)
+    frame = _wide(chosen, by_id, columns, show_all, keys, groups)
+    frame = _sort(frame, columns, keys)
     order = [rid for _, row in frame.iterrows() for rep in _row_runs(row, columns, chosen)
              for rid in groups.get(rep, [rep])]
     counted = {rid: by_id[rid] for rid in order}
     board = Leaderboard(frame=frame.reset_index(drop=True), columns=columns, runs=counted,
                         datasets=_datasets(counted.values()), notes=sorted({n for r in counted.values()
                                                                              for n in r["notes"]}),
-                        show_all=show_all)
+                        show_all=show_all, row_keys=keys)
     if not show_all:
         board.comparisons = close_calls(board)
     return board
@@ -217,6 +226,16 @@ def _variant_suffix(task: str) -> str:
     return f" ({task.split('[', 1)[1][:-1]})" if task.endswith("]") else ""
 
 
+def _row_key_values(record: dict[str, Any]) -> dict[str, str]:
+    """The record's row keys (``task.row_keys``) as text."""
+    return {str(k): _text(v) for k, v in sorted((record["task"].get("row_keys") or {}).items())}
+
+
+def row_keys(runs: pd.DataFrame) -> list[str]:
+    """Every row key of the runs, sorted."""
+    return sorted({k for keys in runs["row_keys"] for k in json.loads(keys)})
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -227,11 +246,13 @@ def _runs_frame(records: list[dict], show_all: bool) -> pd.DataFrame:
         facts = setting_facts(r)
         identity = [r["encoder"]["name"], r["encoder"]["plugin"], r["dataset"]["name"], r["dataset"]["checksum"],
                     facts]
+        keys = _row_key_values(r)
         rows.append({"run_id": r["run_id"], "task": task_key(r), "task_version": str(r["task"]["version"]),
+                     "row_keys": _canonical(keys),
                      "encoder": str(r["encoder"]["name"]), "plugin": str(r["encoder"]["plugin"]),
                      "dataset": str(r["dataset"]["name"]), "checksum": str(r["dataset"]["checksum"]),
                      "facts": _canonical(facts), "identity": _canonical(identity),
-                     "row": _canonical(identity + ([r["run_id"]] if show_all else [])),
+                     "row": _canonical(identity + ([keys] if keys else []) + ([r["run_id"]] if show_all else [])),
                      "finished": r["_finished"], "parameters": r["encoder"].get("parameters")})
     return pd.DataFrame(rows)
 
@@ -350,10 +371,13 @@ def over_seeds(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _wide(chosen: pd.DataFrame, by_id: dict, columns: list[ColumnInfo], show_all: bool,
-          groups: dict[str, list[str]] | None = None) -> pd.DataFrame:
+          keys: list[str] = (), groups: dict[str, list[str]] | None = None) -> pd.DataFrame:
     groups = groups or {}
     rows = chosen.sort_values("run_id").groupby("row", sort=True)
     frame = rows[["encoder", "plugin", "dataset", "checksum", "facts"]].first()
+    values = rows["row_keys"].first().map(json.loads)
+    for key in keys:
+        frame[key] = values.map(lambda v, k=key: v.get(k, ""))
     frame["parameters"] = rows["parameters"].first().astype("Int64")
     several = frame.groupby("dataset")["checksum"].transform("nunique") > 1
     frame.loc[several, "dataset"] = frame["dataset"] + " (" + frame["checksum"].str[:8] + ")"
@@ -363,7 +387,7 @@ def _wide(chosen: pd.DataFrame, by_id: dict, columns: list[ColumnInfo], show_all
         if run.run_id in groups:
             seeds[run.row] = ",".join(str(by_id[m]["seed"]) for m in groups[run.run_id])
     frame["seeds"] = [seeds.get(row, "") for row in frame.index]
-    frame["label"] = [row_label(row) for _, row in frame.iterrows()]
+    frame["label"] = [row_label(row, keys) for _, row in frame.iterrows()]
     if show_all:
         first = rows[["run_id", "task", "task_version"]].first()
         frame["run_id"] = first["run_id"]
@@ -396,16 +420,16 @@ def _number(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _sort(frame: pd.DataFrame, columns: list[ColumnInfo]) -> pd.DataFrame:
-    keys = ["dataset"]
+def _sort(frame: pd.DataFrame, columns: list[ColumnInfo], keys: list[str] = ()) -> pd.DataFrame:
+    keys_ = ["dataset"]
     frame = frame.copy()
     if columns:
         primary = columns[0]
         sign = -1.0 if primary.higher_is_better is not False else 1.0
         frame["_primary"] = frame[f"{primary.key} value"] * sign
-        keys.append("_primary")
-    keys += ["encoder", "plugin", "setting", "row"]
-    frame = frame.sort_values(keys, kind="stable", na_position="last")
+        keys_.append("_primary")
+    order = [*keys_, "encoder", "plugin", *keys, "setting", "row"]
+    frame = frame.sort_values(order, kind="stable", na_position="last")
     return frame.drop(columns=[k for k in ("_primary",) if k in frame])
 
 
@@ -429,7 +453,11 @@ def _datasets(records: Iterable[dict]) -> list[dict[str, Any]]:
     return [seen[k] for k in sorted(seen)]
 
 
-def row_label(row: pd.Series) -> str:
-    """``encoder (plugin)``, with the setting where there is one."""
+def row_label(row: pd.Series, keys: Iterable[str] = ()) -> str:
+    """``encoder (plugin)``, with the row keys' values (e.g. the explainer) and the setting where
+    there are some."""
     text = f"{row['encoder']} ({row['plugin']})"
+    values = [str(row[k]) for k in keys if row.get(k)]
+    if values:
+        text += " " + " ".join(values)
     return f"{text} [{row['setting']}]" if row["setting"] else text

@@ -68,7 +68,7 @@ def field_text(row: pd.Series, name: str) -> str:
 def text_rows(board: Leaderboard) -> tuple[list[str], list[list[str]], list[bool]]:
     """Headers, rows of cell text and which columns are numeric (right-aligned)."""
     fields = board.row_fields
-    headers = [FIELD_LABELS[f] for f in fields] + [header(c) for c in board.columns]
+    headers = [FIELD_LABELS.get(f, f) for f in fields] + [header(c) for c in board.columns]
     numeric = [f == "parameters" for f in fields] + [True] * len(board.columns)
     rows = [[field_text(row, f) for f in fields] + [cell_text(board, row, c) for c in board.columns]
             for _, row in board.frame.iterrows()]
@@ -148,7 +148,7 @@ def table(board: Leaderboard, width: int | None = None, console=None) -> str:
 def csv(board: Leaderboard) -> str:
     out = pd.DataFrame(index=board.frame.index)
     for f in board.row_fields:
-        out[FIELD_LABELS[f]] = board.frame[f]
+        out[FIELD_LABELS.get(f, f)] = board.frame[f]
     for col in board.columns:
         name = " ".join(p for p in (col.label, f"({col.unit})" if col.unit else "", arrow(col)) if p)
         out[name] = board.frame[f"{col.key} value"]

@@ -7,6 +7,9 @@ key, a bare key where it is unambiguous. A task that needs a trained classifier 
 carries, when no ``--checkpoint`` is given, the spec of the classifier run it may have to do first:
 the provider task (hook ``bench_classifier_provider``) with its defaults plus only the settings that
 name it.
+A task with an ``explainer`` setting (attribution tasks) gets one run per explainer: those of
+``--explainer`` (else its setting), plus every control explainer (``Explainer.control``, the
+``random`` one built in), each checked against the encoder's capabilities.
 """
 
 from __future__ import annotations
@@ -80,18 +83,21 @@ def dataset_for(manager: Manager, data: str) -> tuple[type, dict[str, Any]]:
 
 
 def plan(tasks: list[str], encoders: list[str], data: str, seed: int | Sequence[int], results: str,
-         overrides: list[str], checkpoint: str | None = None, resume: bool = False) -> list[RunSpec]:
-    """Resolve names and configs for every (encoder, task) pair; unknown names and unusable
-    settings fail here, before any work starts. Several seeds (``[0, 1, 2]``) plan every run once
-    per seed, seed by seed, each SLI-style run with the classifier of its own seed."""
+         overrides: list[str], checkpoint: str | None = None, resume: bool = False,
+         explainers: list[str] | None = None) -> list[RunSpec]:
+    """Resolve names and configs for every (encoder, task) pair (and explainer, for tasks with an
+    ``explainer`` setting); unknown names and unusable settings fail here, before any work starts.
+    Several seeds (``[0, 1, 2]``) plan every run once per seed, seed by seed, each SLI-style run
+    with the classifier of its own seed."""
     if not isinstance(seed, int):
         seeds = tuple(dict.fromkeys(int(s) for s in seed))
         if not seeds:
             raise BenchError("--seed: give at least one seed, e.g. --seed 0 or --seed 0,1,2")
         if len(seeds) == 1:
-            return plan(tasks, encoders, data, seeds[0], results, overrides, checkpoint, resume)
+            return plan(tasks, encoders, data, seeds[0], results, overrides, checkpoint, resume, explainers)
         return [replace(spec, seeds=seeds, classifier=replace(spec.classifier, seeds=seeds) if spec.classifier else None)
-                for s in seeds for spec in plan(tasks, encoders, data, s, results, overrides, checkpoint, resume)]
+                for s in seeds
+                for spec in plan(tasks, encoders, data, s, results, overrides, checkpoint, resume, explainers)]
     manager = get_manager()
     dataset_cls, data_fixed = dataset_for(manager, data)
     # a task that needs a trained classifier runs after the run in the command that may provide it
@@ -103,23 +109,62 @@ def plan(tasks: list[str], encoders: list[str], data: str, seed: int | Sequence[
                               {t: c.defaults for t, c in task_classes.items()},
                               {t: c.defaults for t, c in manager.tasks.items()},
                               {e: c.defaults for e, c in encoder_classes.items()}, data_defaults)
+    if explainers and not any(EXPLAINER in c.defaults for c in task_classes.values()):
+        raise BenchError(f"--explainer needs a task with an {EXPLAINER!r} setting (`bench list tasks --json` shows "
+                         f"settings); none of {', '.join(task_classes)} has one")
     specs, built = [], set()
     for encoder, encoder_cls in encoder_classes.items():
         for task, task_cls in task_classes.items():
             _check_capabilities(task_cls, encoder_cls)
-            cfg = routed.config(task, task_cls.defaults, encoder_cls.defaults, data_defaults)
-            check_config(manager, task_cls, encoder_cls, dataset_cls, cfg, built)
-            classifier = None
-            if task_cls.requires_trained and checkpoint is None:
-                provider = manager.classifier_provider(encoder, data)
-                if provider.name not in task_classes:
-                    provider_cfg = routed.config(provider.name, provider.defaults, encoder_cls.defaults,
-                                                 data_defaults, in_command=False)
-                    check_config(manager, provider, encoder_cls, dataset_cls, provider_cfg, built)
-                    classifier = _spec(provider, encoder_cls, data, provider_cfg, seed, results, None, resume)
-            specs.append(_spec(task_cls, encoder_cls, data, cfg, seed, results, checkpoint, resume, classifier,
-                               routed.named.get(classifier.task, {}) if classifier else None))
+            base = routed.config(task, task_cls.defaults, encoder_cls.defaults, data_defaults)
+            for cfg in _explainer_configs(manager, task_cls, encoder_cls, base, explainers):
+                check_config(manager, task_cls, encoder_cls, dataset_cls, cfg, built)
+                classifier = None
+                if task_cls.requires_trained and checkpoint is None:
+                    provider = manager.classifier_provider(encoder, data)
+                    if provider.name not in task_classes:
+                        provider_cfg = routed.config(provider.name, provider.defaults, encoder_cls.defaults,
+                                                     data_defaults, in_command=False)
+                        check_config(manager, provider, encoder_cls, dataset_cls, provider_cfg, built)
+                        classifier = _spec(provider, encoder_cls, data, provider_cfg, seed, results, None, resume)
+                specs.append(_spec(task_cls, encoder_cls, data, cfg, seed, results, checkpoint, resume, classifier,
+                                   routed.named.get(classifier.task, {}) if classifier else None))
     return specs
+
+
+#: The task setting naming an explainer, and the one holding per-explainer settings
+#: (``{explainer name: {key: value}}``).
+EXPLAINER, EXPLAINER_CONFIG = "explainer", "explainer_config"
+
+
+def _explainer_configs(manager: Manager, task_cls, encoder_cls, cfg: dict, explainers: list[str] | None
+                       ) -> list[dict]:
+    """The run configs of one (task, encoder): one per explainer for a task with an ``explainer``
+    setting (the named ones, then the controls), else ``cfg`` itself."""
+    if EXPLAINER not in task_cls.defaults:
+        return [cfg]
+    names = list(dict.fromkeys(explainers or [cfg["task"][EXPLAINER]]))
+    names += [n for n, c in sorted(manager.explainers.items()) if c.control and n not in names]
+    settings = cfg["task"].get(EXPLAINER_CONFIG) or {}
+    if not isinstance(settings, dict):
+        raise BenchError(f"{task_cls.name}.{EXPLAINER_CONFIG} must be a JSON object "
+                         f'{{explainer: {{key: value}}}}, e.g. {{"shapley": {{"samples": 64}}}}')
+    for name, own in settings.items():  # every explainer's settings are checked, run or not
+        if not isinstance(own, dict):
+            raise BenchError(f"{task_cls.name}.{EXPLAINER_CONFIG}: the settings of {name!r} must be a JSON object")
+        manager.explainer(name).check_config(own)
+    out = []
+    for name in names:
+        explainer_cls = manager.explainer(name)
+        missing = explainer_cls.requires - encoder_cls.capabilities
+        if missing:
+            able = sorted(e for e, c in manager.encoders.items() if explainer_cls.requires <= c.capabilities)
+            raise BenchError(f"explainer {name!r} needs encoder capabilities {sorted(missing)}, which encoder "
+                             f"{encoder_cls.name!r} does not declare; encoders that have them: "
+                             f"{', '.join(able) or 'none'} (`bench list explainers` shows requirements)")
+        own = settings.get(name) or {}
+        out.append({**cfg, "task": {**cfg["task"], EXPLAINER: name, EXPLAINER_CONFIG: {name: own} if own else {}}})
+    return out
 
 
 def _spec(task_cls, encoder_cls, data: str, cfg: dict, seed: int, results: str, checkpoint: str | None,

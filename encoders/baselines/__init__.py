@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from benchmark.contracts import SLI, Encoder
+from benchmark.contracts import GRADIENTS, SLI, Encoder
 from benchmark.errors import BenchError
 
 
 class _Baseline(Encoder):
-    """Shared config checks (:meth:`Encoder.full_config`, ``num_classes``) and the ``sli`` capability."""
+    """Shared config checks (:meth:`Encoder.full_config`, ``num_classes``) and the ``sli`` and
+    ``gradients`` capabilities."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({SLI})
+    capabilities: ClassVar[frozenset[str]] = frozenset({SLI, GRADIENTS})
 
     @classmethod
     def _config(cls, num_classes: int, config: dict[str, Any]) -> dict[str, Any]:

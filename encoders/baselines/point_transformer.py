@@ -40,8 +40,9 @@ class PointTransformer(EncoderModule):
         feats = torch.cat([seq.xy, seq.stroke5[:, :N, :2] * self.input_scale, seq.stroke5[:, :N, 2:]], dim=-1)
         x = self.dropout(self.embed(feats) + _sinusoid(N, self.embed.out_features, feats))
         x = self.encoder(x, src_key_padding_mask=~seq.mask)
-        m = seq.mask.unsqueeze(-1).to(x.dtype)
-        pooled = (x * m).sum(1) / m.sum(1)
+        # an empty sketch (every stroke removed, benchmark.removal) attends to nothing: it pools to zero
+        real = seq.mask.unsqueeze(-1)
+        pooled = x.masked_fill(~real, 0).sum(1) / real.sum(1).clamp(min=1).to(x.dtype)
         return self.classifier(self.norm(pooled))
 
 

@@ -34,7 +34,7 @@ def point_sequence(batch: StrokeBatch, locations: torch.Tensor | None = None) ->
     B, S, P = batch.point_mask.shape
     flat_mask = batch.point_mask.reshape(B, S * P)
     lengths = flat_mask.sum(1)
-    N = int(lengths.max())
+    N = max(int(lengths.max()), 1)  # a batch of empty sketches (benchmark.removal) keeps one padded step
     # stable sort puts each sketch's real points first, keeping stroke-then-point order
     order = torch.sort((~flat_mask).to(torch.uint8), dim=1, stable=True).indices[:, :N]
     mask = torch.arange(N, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from benchmark import SLI, Encoder
+from benchmark import ATTENTION, GRADIENTS, SLI, Encoder
 from benchmark.config import check_number
 from benchmark.errors import BenchError
 
@@ -41,7 +41,7 @@ class StrokeViTEncoder(Encoder):
     """
 
     version: ClassVar[str] = "1"
-    capabilities: ClassVar[frozenset[str]] = frozenset({SLI})
+    capabilities: ClassVar[frozenset[str]] = frozenset({SLI, GRADIENTS, ATTENTION})
     #: Config keys that only choose initial weights: loading a checkpoint ignores them.
     init_only: ClassVar[frozenset[str]] = frozenset({"backbone", "location_init_std"})
     nullable: ClassVar[frozenset[str]] = frozenset({"location_init_std"})
@@ -117,7 +117,7 @@ class StrokeViTTinyNoLocation(StrokeViTEncoder):
 
     name = "stroke_vit_tiny_no_location"
     description = "Ablation: stroke_vit_tiny without stroke location embeddings (no SLI)"
-    capabilities = frozenset()
+    capabilities = frozenset({GRADIENTS, ATTENTION})
     defaults = {**StrokeViTEncoder.defaults, "use_location": False}
 
 

@@ -119,8 +119,10 @@ class StrokeViT(EncoderModule):
         if len(lengths) and int(lengths.min()) < 1:
             raise BenchError("stroke_vit: a stroke marked real in stroke_mask has no points; build batches "
                              "with benchmark.batch.collate")
+        shapes = strokes.new_zeros(B, S, self.hidden_size)
+        if not len(lengths):  # only empty sketches (every stroke removed): no shape term
+            return shapes
         summed = bidirectional_lstm_sums(self.shape, strokes, lengths)
-        shapes = summed.new_zeros(B, S, self.hidden_size)
         return shapes.index_put((batch.stroke_mask,), summed)
 
     def _check_strokes(self, batch: StrokeBatch) -> None:
@@ -161,6 +163,41 @@ class StrokeViT(EncoderModule):
         for layer in self.layers:
             hidden = layer(hidden, prepared.attention_mask)
         return self.head(self.layernorm(hidden[:, 0]))
+
+    def attention_probabilities(self, batch: StrokeBatch) -> list[torch.Tensor]:
+        """Per layer, the ``(B, heads, T, T)`` attention probabilities of :meth:`forward` on ``batch``
+        (token 0: CLS, token ``1 + s``: stroke ``s``; padded strokes get none outside compat mode),
+        from an eager re-computation of each layer with the same weights (the ``attention``
+        capability; dropout as in the module's mode)."""
+        return self._eager_layers(batch)[1]
+
+    def _eager_layers(self, batch: StrokeBatch) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The last layer's hidden states ``(B, 1 + T, H)`` and every layer's attention probabilities."""
+        prepared = self._prepare(batch)
+        tokens = prepared.tokens
+        B, T, _ = tokens.shape
+        if self.location is not None:
+            locations = batch.locations
+            if locations.shape[1] < T:
+                locations = nn.functional.pad(locations, (0, 0, 0, T - locations.shape[1]))
+            tokens = tokens + self.location(locations)
+        hidden = self.dropout(torch.cat([self.cls_token.expand(B, -1, -1), tokens], dim=1))
+        maps = []
+        for layer in self.layers:
+            attention = layer.attention
+            x = layer.layernorm_before(hidden)
+            heads = (B, 1 + T, attention.num_attention_heads, attention.head_dim)
+            q, k, v = (proj(x).view(heads).transpose(1, 2)
+                       for proj in (attention.q_proj, attention.k_proj, attention.v_proj))
+            scores = q @ k.transpose(-1, -2) * attention.scaling
+            if prepared.attention_mask is not None:
+                scores = scores + prepared.attention_mask
+            probs = scores.softmax(-1)
+            maps.append(probs)
+            mixed = nn.functional.dropout(probs, attention.attention_dropout, self.training) @ v
+            hidden = hidden + layer.dropout(attention.o_proj(mixed.transpose(1, 2).reshape(B, 1 + T, -1)))
+            hidden = hidden + layer.dropout(layer.mlp(layer.layernorm_after(hidden)))
+        return hidden, maps
 
     @property
     def packs_strokes(self) -> bool:

@@ -22,7 +22,9 @@ class Tiny(Dataset):
 
     name = "tiny"
     synthetic = True
-    defaults = {"per_class": {"train": 24, "valid": 6, "test": 7}, "seed": 0}
+    #: ``stroke_labels``: label each sketch's bar (the class evidence) 1 and its circle 0, as
+    #: ``demo_distractors`` labels evidence and distractors (for stroke_pointing)
+    defaults = {"per_class": {"train": 24, "valid": 6, "test": 7}, "seed": 0, "stroke_labels": False}
 
     @classmethod
     def open(cls, config):
@@ -32,6 +34,8 @@ class Tiny(Dataset):
             labels = np.repeat(np.arange(len(LAYOUTS)), n)
             sketches = [_sketch(rng, LAYOUTS[list(LAYOUTS)[y]]) for y in labels]
             splits[split] = SketchSplit.from_sketches(split, sketches, labels)
+            if config.get("stroke_labels"):
+                splits[split].stroke_labels = np.tile(np.array([0, 1], dtype=np.int8), len(labels))
         data = SketchData("tiny", list(LAYOUTS), splits, synthetic=True, source="tests/plugins/tiny_data.py")
         data.checksum = data.compute_checksum()
         return data

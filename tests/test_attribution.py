@@ -1,0 +1,119 @@
+"""Attribution tasks end to end (stroke_deletion, stroke_pointing, sanity_randomisation) and the
+distractor demo data they need. Data: the synthetic demo generator (not human sketches)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from benchmark.data.demo import cache_path, generate, load_demo
+from benchmark.data.h5store import open_h5
+from benchmark.errors import BenchError
+from benchmark.report.leaderboard import build
+from conftest import run_bench
+from tasks.attribution_run import curve_area
+
+SIZES = {"train": 8, "valid": 2, "test": 3}
+TINY = ["--set", "encoder.num_layers=1", "--set", "recognition.epochs=1", "--set", "data.per_class_train=8",
+        "--set", "data.per_class_valid=2", "--set", "data.per_class_test=3", "--threads", "1"]
+
+
+def test_distractor_labels_survive_writing_and_opening(tmp_path):
+    out = tmp_path / "d.h5"
+    generate(out, seed=0, sizes=SIZES, distractors=2)
+    for lazy in (False, True):
+        data = open_h5(out, lazy=lazy)
+        assert data.name == "demo_distractors" and data.synthetic
+        for split in data.splits.values():
+            for i in range(len(split)):
+                labels = split.stroke_labels_of(i)
+                strokes = int((split.sketch(i)[:, 2] > 0.5).sum())
+                assert len(labels) == strokes and int((labels == 0).sum()) == 2
+    plain = load_demo(0, SIZES)
+    with_distractors = load_demo(0, SIZES, distractors=2)
+    assert plain.split("test").stroke_labels is None
+    # the evidence strokes are the plain demo's, in their order (the distractors come on top)
+    a, b = plain.split("test"), with_distractors.split("test")
+    assert len(a) == len(b) and np.array_equal(a.labels, b.labels)
+
+
+def test_the_plain_demo_is_unchanged_and_its_cache_name_too():
+    assert cache_path(0, {"train": 160, "valid": 40, "test": 50}).name == "demo-v1-seed0-train160-valid40-test50.h5"
+
+
+def test_tampered_stroke_labels_fail_the_checksum(tmp_path):
+    out = tmp_path / "d.h5"
+    generate(out, seed=0, sizes=SIZES, distractors=1)
+    with h5py.File(out, "a") as f:
+        labels = f["test/stroke_labels"][()]
+        labels[0] = 1 - labels[0]
+        f["test/stroke_labels"][...] = labels
+    with pytest.raises(BenchError, match="content_checksum"):
+        open_h5(out)
+
+
+def test_curve_area_is_the_trapezoid_over_the_fraction_removed():
+    assert curve_area(np.array([1.0, 0.0])) == 0.5
+    assert curve_area(np.array([1.0, 1.0, 0.0])) == 0.75
+
+
+def _records(results: Path, task: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((results / "runs").glob(f"*-{task}-*.json"))]
+
+
+def test_attribution_tasks_end_to_end_one_and_two_processes(tmp_path):
+    """Real runs on the distractor demo: one row per explainer (random always there), declared
+    metrics with CIs, curves in the record contract, a thumbnail strip; two processes give the
+    same per-sketch rows as one."""
+    results = tmp_path / "r"
+    common = ["--encoder", "stroke_vit_tiny", "--data", "demo_distractors", "--results", str(results), *TINY]
+    first = run_bench("run", "--task", "stroke_pointing", "--task", "stroke_deletion", "--explainer", "occlusion",
+                      *common)
+    assert first.returncode == 0, first.stderr
+    pointing = {r["task"]["row_keys"]["explainer"]: r for r in _records(results, "stroke_pointing")}
+    assert set(pointing) == {"occlusion", "random"}
+    for record in pointing.values():
+        auroc = record["metrics"]["pointing_auroc"]
+        assert 0 <= auroc["ci_low"] <= auroc["value"] <= auroc["ci_high"] <= 1 and auroc["n"] == 36
+        svg = (results / "runs" / record["artifacts"]["thumbnails"]).read_text()
+        assert 'width="600" height="120" viewBox="0 0 600 120"' in svg and "stroke-dasharray" in svg
+    assert pointing["random"]["metrics"]["auroc_vs_random"]["value"] == 0
+    deletion = _records(results, "stroke_deletion")[0]
+    for name in ("deletion_morf", "deletion_lerf"):
+        curve = deletion["extra"]["curves"][name]
+        assert len(curve["x"]) == len(curve["y"]) == len(curve["lo"]) == len(curve["hi"]) == 21
+        assert curve["x"][0] == 0 and curve["x"][-1] == 1 and {"x_label", "y_label", "title"} <= set(curve)
+    rows = [json.loads(line) for line in (results / "runs" / deletion["artifacts"]["per_sketch"]).read_text().splitlines()]
+    assert all(len(r["morf"]) == r["num_strokes"] + 1 == len(r["lerf"]) for r in rows)
+    assert all(r["morf"][0] == r["lerf"][0] and abs(r["morf"][-1] - r["lerf"][-1]) < 1e-6 for r in rows)
+
+    board = build(results, tasks=["stroke_pointing"])
+    assert "explainer" in board.row_fields and sorted(board.frame["explainer"]) == ["occlusion", "random"]
+
+    two = run_bench("run", "--task", "stroke_pointing", "--explainer", "occlusion", "--nproc", "2",
+                    "--results", str(tmp_path / "two"), "--checkpoint",
+                    str(results / "runs" / _records(results, "recognition")[0]["artifacts"]["checkpoint"]), *common[:4], *TINY)
+    assert two.returncode == 0, two.stderr
+    by = {}
+    for folder in (results, tmp_path / "two"):
+        for record in _records(folder, "stroke_pointing"):
+            if record["task"]["row_keys"]["explainer"] == "occlusion":
+                by[folder] = (folder / "runs" / record["artifacts"]["per_sketch"]).read_text()
+    assert by[results] == by[tmp_path / "two"]
+
+
+def test_sanity_randomisation_fails_the_model_independent_control(tmp_path):
+    results = tmp_path / "r"
+    done = run_bench("run", "--task", "sanity_randomisation", "--explainer", "gradient", "--encoder", "stroke_vit_tiny",
+                     "--data", "demo_distractors", "--results", str(results), *TINY)
+    assert done.returncode == 0, done.stderr
+    records = {r["task"]["row_keys"]["explainer"]: r for r in _records(results, "sanity_randomisation")}
+    control = records["random"]
+    assert control["metrics"]["spearman_full"]["value"] == 1 and control["metrics"]["passed"]["value"] == 0
+    curve = records["gradient"]["extra"]["curves"]["sanity_spearman"]
+    assert len(curve["y"]) == len(records["gradient"]["extra"]["sanity"]["layers_top_down"]) == 6  # 1 layer ViT
+    assert run_bench("leaderboard", "--results", str(results)).returncode == 0
