@@ -137,7 +137,7 @@ def test_bench_run_alone_is_the_whole_demo_benchmark_and_its_report(workdir):
     assert done.returncode == 0, done.stderr
     planned = [line.split(" · ")[0].removeprefix("would run ") for line in done.stdout.splitlines()
                if line.startswith("would run")]
-    assert planned == ["recognition", "sli_recovery", "sli_transfer"]
+    assert planned == ["recognition", "location_reliance", "sli_recovery", "sli_transfer"]
     assert "then write the report to results/report" in done.stdout
     named = run_bench("run", "--data", "demo", "--dry-run", cwd=workdir)  # naming anything: the plain defaults
     assert "would run recognition" in named.stdout and "sli_" not in named.stdout and "report" not in named.stdout

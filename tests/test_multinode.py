@@ -110,7 +110,9 @@ def _per_sketch(record: dict, results: Path) -> str:
 
 @pytest.mark.slow
 def test_two_torchrun_nodes_match_one_process(tmp_path):
-    args = ["--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=1", "--threads", "1", "--seed", "5"]
+    # lr 3e-4: the tolerance on the loss below is float summation order at this step size
+    args = ["--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=1", "--set", "lr=3e-4", "--threads", "1",
+            "--seed", "5"]
     one = tmp_path / "one"
     done = run_bench(*PLUGINS, "run", *args, "--results", str(one), env=ENV)
     assert done.returncode == 0, done.stderr

@@ -43,12 +43,11 @@ PINNED = {
                            "p_original_drop": 0.919250322039305, "p_target_after": 0.9999100665251414, "skill": 0.0,
                            "steps_to_flip": 1.0, "success_at_start": 0.0, "success_on_canvas": 0.75,
                            "success_rate": 1.0}),
-    "stroke_deletion": ("1", {"deletion_gap": 0.00036174866060415906, "gap_vs_random": 0.000397967795530955,
-                              "lerf_area": 0.26276826330771047, "morf_area": 0.26240651464710635,
-                              "p_full": 0.2664940233031909}),
-    "stroke_pointing": ("1", {"auroc_vs_random": -0.4166666666666667, "pointing_auroc": 0.08333333333333333,
-                              "top_is_evidence": 0.08333333333333333}),
-    "sanity_randomisation": ("1", {"passed": 1.0, "spearman_full": -0.3333333333333333}),
+    "stroke_deletion": ("1", {"deletion_gap": 0.006624964376290639, "gap_vs_random": 0.003496255725622177,
+                              "lerf_area": 0.2662682005514701, "morf_area": 0.2596432361751795,
+                              "p_full": 0.2693912076453368}),
+    "stroke_pointing": ("1", {"auroc_vs_random": 0.0, "pointing_auroc": 0.5, "top_is_evidence": 0.5}),
+    "sanity_randomisation": ("1", {"passed": 1.0, "spearman_full": -0.8333333333333331}),
 }
 
 
