@@ -207,7 +207,11 @@ def evaluate(results: Path, measures: tuple[Measure, ...] = MEASURES) -> list[di
 
 
 def markdown(rows: list[dict[str, Any]], ladder: dict[str, Any]) -> str:
-    names = [n for n in ladder["rungs"] if any(n == r["rung"] for row in rows for r in row["rungs"])]
+    names: list[str] = []  # rungs best first, as the measures list them
+    for row in rows:
+        for rung in row["rungs"]:
+            if rung["rung"] not in names:
+                names.append(rung["rung"])
     lines = ["# Validation of the measures: a ladder of classifiers with a known order", "",
              f"Data `{ladder['data']}`" + (" (synthetic: procedurally drawn, not human sketches)" if ladder["data"] == DATA
                                             else "") + f", split `{ladder['split']}`, seed "

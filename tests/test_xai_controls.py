@@ -233,3 +233,15 @@ def test_the_known_answer_classifier_tops_the_ladder(tmp_path):
     text = v.markdown(rows, ladder)
     assert "| fidelity ↑ |" in text and "known answer" in text
     assert json.loads((tmp_path / "ladder.json").read_text())["rungs"]["random weights"]["classifier"] == "random"
+
+
+def test_the_committed_validation_table_is_rebuilt_from_its_records():
+    from tasks import validation as v
+
+    folder = ROOT / "results" / "validation"
+    if not (folder / "demo" / "ladder.json").is_file():
+        pytest.skip("no committed validation ladder")
+    ladder = json.loads((folder / "demo" / "ladder.json").read_text())
+    assert (folder / "VALIDATION.md").read_text() == v.markdown(v.evaluate(folder / "demo"), ladder), (
+        "results/validation/VALIDATION.md is stale: run python -m tasks.validation --results results/validation/demo "
+        "--table-only --out results/validation/VALIDATION.md")
