@@ -1,0 +1,51 @@
+"""``bench perf scaling``: sketches of exactly k real strokes, and the target's figures through the CLI
+(no timed assertions: only that every figure is there and positive, and the token counts it rests on)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmark.batch import collate, split_strokes
+from encoders.stroke_vit.perf_scaling import sketches_with_strokes
+
+
+def test_sketches_with_strokes_have_exactly_k_real_strokes():
+    rng = np.random.default_rng(0)
+    real = []
+    for n in (3, 5, 2):
+        pts = rng.random((4 * n, 3)).astype(np.float32)
+        pts[:, 2] = 0
+        pts[3::4, 2] = 1
+        real.append(pts)
+    strokes = {s.tobytes() for sketch in real for s in split_strokes(sketch)}
+    for k in (1, 7, 196):
+        made = sketches_with_strokes(real, k, 3)
+        assert len(made) == 3
+        for sketch in made:
+            assert sketch.dtype == np.float32 and int((sketch[:, 2] > 0.5).sum()) == k
+            assert all(s.tobytes() in strokes for s in split_strokes(sketch))  # human strokes, as drawn
+        batch = collate(made, [0, 1, 2])
+        assert batch.stroke_mask.shape == (3, k) and bool(batch.stroke_mask.all())
+    assert all(np.array_equal(a, b) for a, b in zip(sketches_with_strokes(real, 5, 2), sketches_with_strokes(real, 5, 2)))
+
+
+@pytest.mark.slow
+def test_bench_perf_scaling_json_gives_both_modes_at_every_count(quickdraw_dir):
+    from tests.conftest import run_bench
+
+    done = run_bench("perf", "--json", "scaling", "--", "--strokes", "1,8", "--batch-size", "2", "--batches", "1",
+                     "--threads", "1", env={"BENCH_QUICKDRAW_DIR": str(quickdraw_dir), "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)["scaling"]
+    assert [r["strokes"] for r in figures["rows"]] == [1, 8]
+    for row in figures["rows"]:
+        for mode in ("default", "reference_compat"):
+            assert row[mode]["train"] > 0 and row[mode]["eval"] > 0
+        assert row["limit"]["train"] > 0 and row["limit"]["eval"] > row["limit"]["train"]
+    # the FLOP limit follows the real tokens
+    assert figures["rows"][0]["limit"]["eval"] > figures["rows"][1]["limit"]["eval"]
+    bad = run_bench("perf", "scaling", "--", "--strokes", "0", env={"BENCH_QUICKDRAW_DIR": str(quickdraw_dir)})
+    assert bad.returncode != 0 and "within 1..196" in bad.stderr
