@@ -52,11 +52,9 @@ def model_flops(sketches: list[np.ndarray], hidden: int = 192, layers: int = 12,
     return total * (3 if train else 1)
 
 
-def train_rate(module, sketches, labels, batch_size: int, batches: int, seed: int = 0) -> float:
-    """Training sketches/s (collate + forward + backward + AdamW step) over ``batches`` batches grouped by
-    stroke count as the ``recognition`` task does, after one untimed batch."""
+def _train_rate(module, sketches, labels, batch_size: int, batches: int, seed: int = 0) -> float:
     lengths = np.array([int((s[:, 2] > 0.5).sum()) for s in sketches])
-    plan = epoch_batches(len(sketches), batch_size, seed, 0, lengths, bucket_batches=20, min_batch=1)[:batches + 1]
+    plan = epoch_batches(len(sketches), batch_size, seed, 0, lengths, bucket_batches=20)[:batches + 1]
     optimizer = torch.optim.AdamW(module.parameters(), lr=3e-4, weight_decay=1e-4)
     module.train()
     seen, elapsed = 0, 0.0
@@ -74,9 +72,7 @@ def train_rate(module, sketches, labels, batch_size: int, batches: int, seed: in
 
 
 @torch.no_grad()
-def eval_rate(module, sketches, labels, batch_size: int, batches: int) -> float:
-    """Evaluation sketches/s (collate + forward) over ``batches`` batches sorted by stroke count, after
-    one untimed batch."""
+def _eval_rate(module, sketches, labels, batch_size: int, batches: int) -> float:
     lengths = np.array([int((s[:, 2] > 0.5).sum()) for s in sketches])
     order = np.argsort(lengths, kind="stable")
     plan = [order[i:i + batch_size] for i in range(0, len(order), batch_size)][:batches + 1]
@@ -105,8 +101,8 @@ def measure(batch_size: int = 100, threads: int = 2, compat_batches: int = 2, so
     for mode, compat, n in (("tokens for real strokes", False, full), ("reference_compat", True, compat_batches)):
         torch.manual_seed(0)
         module = cls.build(30, {**cls.defaults, "reference_compat": compat})
-        rows[mode] = {"train": train_rate(module, sketches, labels, batch_size, n),
-                      "eval": eval_rate(module, sketches, labels, batch_size, n)}
+        rows[mode] = {"train": _train_rate(module, sketches, labels, batch_size, n),
+                      "eval": _eval_rate(module, sketches, labels, batch_size, n)}
     mean_flops = {k: model_flops(sketches, train=(k == "train")) / len(sketches) for k in ("train", "eval")}
     limit = {k: gflops * 1e9 / mean_flops[k] for k in mean_flops}
     return {"source": where, "sketches": len(sketches), "batch_size": batch_size, "threads": threads,

@@ -5,7 +5,7 @@ For each stroke count ``k`` (default 1, 2, 4, 8, 16, 32, 64, 128, 196) a set of 
 synthetic layouts of human strokes; the output says so), and stroke_vit_tiny's training step
 (collate + forward + backward + AdamW) and evaluation (collate + forward) are timed on it in
 sketches/s, for the default model (one token per real stroke) and its ``reference_compat`` mode (196
-tokens whatever the sketch), side by side in one run and on the same batches. The default's cost
+tokens whatever the sketch), side by side in one run, on the same batches, taking turns batch by batch. The default's cost
 should follow the real tokens (and the FLOP limit of the real tokens, given per row); compat's stays
 flat at 196 tokens. Small counts (``--batch-size``, ``--batches``) keep it short: on a busy machine
 quote the ratios, not the absolute rates.
@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from benchmark.batch import MAX_STROKES, split_strokes
+from benchmark.batch import MAX_STROKES, collate, split_strokes
 from benchmark.perf_data import real_sketches
-from encoders.stroke_vit.perf import eval_rate, matmul_gflops, model_flops, train_rate
+from encoders.stroke_vit.perf import matmul_gflops, model_flops
 
 STROKE_COUNTS = (1, 2, 4, 8, 16, 32, 64, 128, 196)
 MODES = (("default", False), ("reference_compat", True))
@@ -48,6 +49,36 @@ def sketches_with_strokes(sketches: list[np.ndarray], strokes: int, count: int, 
     return out
 
 
+def interleaved_rates(modules: dict[str, torch.nn.Module], sketches: list[np.ndarray], labels: np.ndarray,
+                      batch_size: int, batches: int) -> dict[str, dict[str, float]]:
+    """Train and eval sketches/s of each module on the same ``batches + 1`` consecutive batches, the
+    modules taking turns batch by batch (so a busy machine slows them alike); the first batch is
+    untimed. Train: collate + forward + backward + AdamW step; eval: collate + forward (no grad)."""
+    optimizers = {m: torch.optim.AdamW(module.parameters(), lr=3e-4, weight_decay=1e-4)
+                  for m, module in modules.items()}
+    spent = {m: {"train": 0.0, "eval": 0.0} for m in modules}
+    seen = 0
+    for i in range(batches + 1):
+        idx = np.arange(i * batch_size, (i + 1) * batch_size)
+        for mode, module in modules.items():
+            started = time.perf_counter()
+            module.train()
+            batch = collate([sketches[j] for j in idx], labels[idx], idx)
+            loss = torch.nn.functional.cross_entropy(module(batch), batch.labels)
+            optimizers[mode].zero_grad(set_to_none=True)
+            loss.backward()
+            optimizers[mode].step()
+            trained = time.perf_counter()
+            module.eval()
+            with torch.no_grad():
+                module(collate([sketches[j] for j in idx], labels[idx], idx))
+            if i:
+                spent[mode]["train"] += trained - started
+                spent[mode]["eval"] += time.perf_counter() - trained
+        seen += len(idx) if i else 0
+    return {m: {k: seen / t for k, t in times.items()} for m, times in spent.items()}
+
+
 def measure(stroke_counts: tuple[int, ...] = STROKE_COUNTS, batch_size: int = 16, batches: int = 2,
             threads: int = 2, source: Path | None = None) -> dict[str, Any]:
     """Train/eval sketches/s of stroke_vit_tiny and its compat mode at each stroke count: one warm-up
@@ -68,9 +99,7 @@ def measure(stroke_counts: tuple[int, ...] = STROKE_COUNTS, batch_size: int = 16
         sketches = sketches_with_strokes(real, k, n)
         labels = np.arange(n) % 30
         row: dict[str, Any] = {"strokes": k, "mean_points": float(np.mean([len(s) for s in sketches]))}
-        for mode, _ in MODES:
-            row[mode] = {"train": train_rate(modules[mode], sketches, labels, batch_size, batches),
-                         "eval": eval_rate(modules[mode], sketches, labels, batch_size, batches)}
+        row.update(interleaved_rates(modules, sketches, labels, batch_size, batches))
         row["limit"] = {kind: gflops * 1e9 / (model_flops(sketches, train=kind == "train") / n)
                         for kind in ("train", "eval")}
         rows.append(row)
