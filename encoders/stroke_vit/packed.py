@@ -27,10 +27,9 @@ CHUNK_OVERHEAD_TOKENS = 12
 
 @dataclass(frozen=True)
 class Chunk:
-    """``size`` sketches whose ``size * tokens`` rows start at ``start``; ``mask``: additive
-    ``(size, 1, 1, tokens)`` key mask, ``None`` when none of them is padded."""
+    """``size`` sketches of ``size * tokens`` consecutive rows (the chunks follow each other in the
+    matrix); ``mask``: additive ``(size, 1, 1, tokens)`` key mask, ``None`` when none of them is padded."""
 
-    start: int
     size: int
     tokens: int
     mask: torch.Tensor | None
@@ -77,7 +76,7 @@ class PackedLayout:
                 key_mask = torch.zeros(len(rows), 1, 1, T, dtype=dtype)
                 key_mask = key_mask.masked_fill(torch.from_numpy(padded)[:, None, None, :], torch.finfo(dtype).min)
                 key_mask = key_mask.to(stroke_mask.device)
-            chunks.append(Chunk(start, len(rows), T, key_mask))
+            chunks.append(Chunk(len(rows), T, key_mask))
             gather.append(block.reshape(-1))
             start += len(rows) * T
         gather = np.concatenate(gather)
@@ -122,24 +121,28 @@ class FusedLayer:
 
 def packed_layers(layers: list[FusedLayer], x: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
     """``(B, H)`` CLS outputs, in batch order, of ``layers`` run on the chunked matrix ``x`` ``(R, H)``."""
+    sizes = [c.size * c.tokens for c in layout.chunks]  # the chunks' rows, consecutive
     for i, layer in enumerate(layers):
         qkv = nn.functional.linear(layer.ln1(x), layer.qkv_weight, layer.qkv_bias)
+        # one split, not a slice per chunk: its backward is one cat, where each slice's backward
+        # zero-fills a gradient of the whole matrix and adds it up (a fifth of a step's non-matmul time)
+        blocks = zip(qkv.split(sizes), layout.chunks)
         if i + 1 < len(layers):
-            x = x + layer.out(torch.cat([_attention(qkv, c, layer.heads, cls_only=False) for c in layout.chunks]))
+            x = x + layer.out(torch.cat([_attention(b, c, layer.heads, cls_only=False) for b, c in blocks]))
         else:  # only the CLS queries matter from here on
-            x = x[layout.cls_rows] + layer.out(torch.cat([_attention(qkv, c, layer.heads, cls_only=True)
-                                                     for c in layout.chunks]))
+            x = x[layout.cls_rows] + layer.out(torch.cat([_attention(b, c, layer.heads, cls_only=True)
+                                                     for b, c in blocks]))
         x = x + layer.fc2(layer.act(layer.fc1(layer.ln2(x))))
     return x[layout.unsort]
 
 
 def _attention(qkv: torch.Tensor, chunk: Chunk, heads: int, cls_only: bool) -> torch.Tensor:
-    """Softmax attention within ``chunk`` of ``qkv`` ``(R, 3H)``: its ``(size * tokens, H)`` outputs,
-    or its CLS rows' ``(size, H)`` when ``cls_only``."""
+    """Softmax attention within ``chunk`` given its rows ``qkv`` ``(size * tokens, 3H)``: its
+    ``(size * tokens, H)`` outputs, or its CLS rows' ``(size, H)`` when ``cls_only``."""
     H = qkv.shape[1] // 3
     d = H // heads
     g, T = chunk.size, chunk.tokens
-    block = qkv[chunk.start:chunk.start + g * T].view(g, T, 3, heads, d)
+    block = qkv.view(g, T, 3, heads, d)
     q, k, v = block.permute(2, 0, 3, 1, 4).unbind(0)  # each (g, heads, T, d)
     if cls_only:
         q = q[:, :, :1]
