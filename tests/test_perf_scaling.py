@@ -1,5 +1,5 @@
-"""``bench perf scaling``: sketches of exactly k real strokes, and the target's figures through the CLI
-(no timed assertions: only that every figure is there and positive, and the token counts it rests on)."""
+"""``bench perf scaling`` (sketches of exactly k real strokes, and the target's figures through the CLI)
+and ``bench perf first-epoch``; no timed assertions: only that every figure is there and sane."""
 
 from __future__ import annotations
 
@@ -49,3 +49,17 @@ def test_bench_perf_scaling_json_gives_both_modes_at_every_count(quickdraw_dir):
     assert figures["rows"][0]["limit"]["eval"] > figures["rows"][1]["limit"]["eval"]
     bad = run_bench("perf", "scaling", "--", "--strokes", "0", env={"BENCH_QUICKDRAW_DIR": str(quickdraw_dir)})
     assert bad.returncode != 0 and "within 1..196" in bad.stderr
+
+
+def test_bench_perf_first_epoch_json_gives_two_models_two_epochs():
+    from tests.conftest import run_bench
+
+    done = run_bench("perf", "--json", "first-epoch", "--", "--per-class", "8", "--batch-size", "32",
+                     env={"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)["first-epoch"]
+    assert figures["steps"] == 3 and "synthetic" in figures["data"]
+    assert [(r["model"], r["epoch"]) for r in figures["rows"]] == [
+        ("first model", 1), ("first model", 2), ("second model, same process", 1), ("second model, same process", 2)]
+    assert all(r["user_s"] > 0 and r["minor_faults"] >= 0 and len(r["first_steps_cpu_s"]) == 2 for r in figures["rows"])
+    assert figures["rows"][0]["minor_faults"] > 0  # a fresh process touches new memory in its first epoch
