@@ -409,8 +409,7 @@ def _wide(chosen: pd.DataFrame, by_id: dict, columns: list[ColumnInfo], show_all
         wide.columns = [f"{key} {stat}" for stat, key in wide.columns]
         frame = frame.join(wide)
     frame = frame.reindex(columns=[*frame.columns.drop(names, errors="ignore"), *names])
-    for name in names:
-        frame[name] = frame[name].astype(object if name.endswith(" run") else "float64")
+    frame = frame.astype({name: object if name.endswith(" run") else "float64" for name in names}).copy()  # consolidated: no fragmented frame
     frame["row"] = frame.index
     frame.index.name = None
     return frame
