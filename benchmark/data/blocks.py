@@ -15,7 +15,6 @@ of reading line by line. :func:`normalise_rows` normalises many drawings at once
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from benchmark.data.formats import Bad, Drawing, _BadDrawing, _drawing_from_json
+from benchmark.data.formats import Bad, Drawing, parse_line
 from benchmark.data.normalise import CENTRE, DEGENERATE_DIAG2, SCALE, simplify_raw_many
 
 #: lines read and parsed at a time (raw drawings resample to ~1,000 points each: fewer a block)
@@ -141,7 +140,7 @@ class _Run:
         xy = self._coordinates()
         if xy is None:  # something unusual in the run: line by line, with the exact messages
             for lineno, line in self.lines:
-                yield _slow(path, lineno, line, category, self.raw)
+                yield parse_line(path, lineno, line, category, self.raw)
         else:
             yield self._block(xy)
         self.__init__(self.raw)
@@ -183,18 +182,6 @@ def _simplified(xy, stroke_lengths, strokes, degenerate) -> tuple[np.ndarray, np
     return points, lengths
 
 
-def _slow(path: Path, lineno: int, line: bytes, category: str, raw: bool) -> Drawing | Bad:
-    """One line as :func:`benchmark.data.formats.read_ndjson` reads it."""
-    try:
-        try:
-            obj = json.loads(line)
-        except ValueError as e:
-            raise _BadDrawing("malformed_json", f"malformed JSON ({e})") from None
-        return _drawing_from_json(obj, category, raw)
-    except _BadDrawing as e:
-        return Bad(f"{path}:{lineno}", e.kind, str(e))
-
-
 def read_blocks(path: Path, category: str, raw: bool) -> Iterator[Block | Drawing | Bad]:
     """The drawings of an official ndjson file in file order (see the module docstring)."""
     run = _Run(raw)
@@ -211,5 +198,5 @@ def read_blocks(path: Path, category: str, raw: bool) -> Iterator[Block | Drawin
                     obj = None
                 if obj is None or not run.take(lineno, line, obj, category):
                     yield from run.flush(path, category)
-                    yield _slow(path, lineno, line, category, raw)
+                    yield parse_line(path, lineno, line, category, raw)
             yield from run.flush(path, category)

@@ -140,20 +140,24 @@ def _drawing_from_json(obj, category: str, raw: bool) -> Drawing:
     return Drawing(str(obj["key_id"]), points, str(obj.get("countrycode", "")))
 
 
+def parse_line(path: Path, lineno: int, line: bytes, category: str, raw: bool) -> Drawing | Bad:
+    """One line of an official ndjson file: its drawing, or why it is refused."""
+    try:
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            raise _BadDrawing("malformed_json", f"malformed JSON ({e})") from None
+        return _drawing_from_json(obj, category, raw)
+    except _BadDrawing as e:
+        return Bad(f"{path}:{lineno}", e.kind, str(e))
+
+
 def read_ndjson(path: Path, category: str, raw: bool) -> Iterator[Drawing | Bad]:
     """Drawings of an official ndjson file (``raw`` ones are simplified as Google did)."""
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                try:
-                    obj = json.loads(line)
-                except ValueError as e:
-                    raise _BadDrawing("malformed_json", f"malformed JSON ({e})") from None
-                yield _drawing_from_json(obj, category, raw)
-            except _BadDrawing as e:
-                yield Bad(f"{path}:{lineno}", e.kind, str(e))
+            if line.strip():
+                yield parse_line(path, lineno, line, category, raw)
 
 
 def ndjson_kind(path: Path) -> str | None:
