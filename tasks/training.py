@@ -16,6 +16,7 @@ from benchmark.checkpoints import save_checkpoint
 from benchmark.contracts import TaskResult
 from benchmark.errors import BenchError
 from benchmark.guards import check_logits, check_loss
+from benchmark.optim import adamw
 from benchmark.progress import bar
 from tasks.recognition import resolve_recipe
 
@@ -120,7 +121,7 @@ def train(ctx):
     epochs = recipe["epochs"]
     ctx.say(f"recipe {recipe['name']}: {epochs} epochs ({recipe['epochs_from']}) of {steps_per_epoch} steps, "
             f"lr {recipe['lr']:g} ({recipe['lr_from']})")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=cfg["weight_decay"])
+    optimizer = adamw(model.parameters(), lr=recipe["lr"], weight_decay=cfg["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, steps_per_epoch * epochs))
     best = {"valid_top1": -1.0, "epoch": -1}
     start_epoch, train_s, seen = 0, 0.0, 0

@@ -499,3 +499,37 @@ def test_packed_sli_trajectories_equal_the_padded_path(monkeypatch):
     torch.testing.assert_close(packed.p_target, padded.p_target, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(packed.final, padded.final, atol=1e-5, rtol=1e-4)
     assert (packed.trajectory[-1] - packed.trajectory[0]).abs().amax() > 1e-3  # the layouts did move
+
+
+def test_training_steps_with_the_fused_optimiser_equal_torchs_default():
+    """The training loop's fused AdamW (benchmark.optim.adamw) takes the same steps as torch's default
+    implementation on fixed batches (losses and weights within float tolerance; the attention key
+    biases excepted: their true gradient is zero, softmax being shift-invariant, so Adam scales float
+    noise to steps of size lr either way), and its state loads into the default one: a run resumed
+    from an older state continues as before."""
+    from benchmark.optim import adamw
+
+    rng = np.random.default_rng(3)
+    batches = [collate([sketch(rng, n, (2, 8)) for n in (1, 3, 5, 2)], [0, 1, 2, 3], range(4)) for _ in range(4)]
+    weights, losses, states = {}, {}, {}
+    for fused in (False, True):
+        torch.manual_seed(0)
+        module = StrokeViTTiny.build(4, {"num_layers": 2, "dropout": 0.0, "attention_dropout": 0.0})
+        optimizer = adamw(module.parameters(), lr=1e-3, weight_decay=1e-4, fused=fused)
+        assert bool(optimizer.defaults["fused"]) == fused
+        losses[fused] = []
+        for batch in batches:
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(module(batch), batch.labels)
+            loss.backward()
+            optimizer.step()
+            losses[fused].append(loss.item())
+        weights[fused] = torch.cat([p.detach().flatten() for name, p in module.named_parameters()
+                                    if not name.endswith("k_proj.bias")])
+        states[fused] = optimizer.state_dict()
+    assert losses[True] == pytest.approx(losses[False], abs=1e-5) and len(set(losses[True])) == len(batches)
+    torch.testing.assert_close(weights[True], weights[False], atol=1e-6, rtol=1e-5)
+    adamw(module.parameters(), lr=1e-3, weight_decay=1e-4, fused=False).load_state_dict(states[True])
+    assert adamw(module.parameters(), lr=1e-3, weight_decay=1e-4).defaults["fused"]  # picked on CPU float32
+    meta = torch.nn.Parameter(torch.empty(3, device="meta"))
+    assert not adamw([meta], lr=1e-3, weight_decay=0.0).defaults["fused"]  # no fused kernel there: the default

@@ -27,6 +27,7 @@ def _worker(threads: str, steps: int, max_s: float) -> dict:
     import torch.nn.functional as F
 
     from benchmark.batch import collate
+    from benchmark.optim import adamw
     from benchmark.plugins import get_manager
     from benchmark.threads import auto_threads
 
@@ -40,7 +41,7 @@ def _worker(threads: str, steps: int, max_s: float) -> dict:
         sketches.append(np.concatenate(strokes).astype(np.float32))
     batch = collate(sketches, rng.integers(0, 12, 64), np.arange(64))
     model = get_manager().encoder("stroke_vit_tiny").build(12, {})
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = adamw(model.parameters(), lr=1e-4, weight_decay=1e-2)
     times = []
     started = time.perf_counter()
     for _ in range(steps + 1):

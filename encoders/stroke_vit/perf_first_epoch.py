@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from benchmark.batch import collate
 from benchmark.distributed import epoch_batches
+from benchmark.optim import adamw
 
 
 def measure(per_class: int = 160, batch_size: int = 100, threads: int = 1) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def measure(per_class: int = 160, batch_size: int = 100, threads: int = 1) -> di
     for model_name in ("first model", "second model, same process"):
         torch.manual_seed(0)
         model = cls.build(len(data.categories), dict(cls.defaults)).train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+        optimizer = adamw(model.parameters(), lr=1e-3, weight_decay=1e-4)
         for epoch in range(2):
             before, first = resource.getrusage(resource.RUSAGE_SELF), []
             for step, idx in enumerate(plan):

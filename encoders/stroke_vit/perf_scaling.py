@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from benchmark.batch import MAX_STROKES, collate, split_strokes
+from benchmark.optim import adamw
 from benchmark.perf_data import real_sketches
 from encoders.stroke_vit.perf import matmul_gflops, model_flops
 
@@ -53,8 +54,11 @@ def interleaved_rates(modules: dict[str, torch.nn.Module], sketches: list[np.nda
                       batch_size: int, batches: int) -> dict[str, dict[str, float]]:
     """Train and eval sketches/s of each module on the same ``batches + 1`` consecutive batches, the
     modules taking turns batch by batch (so a busy machine slows them alike); the first batch is
-    untimed. Train: collate + forward + backward + AdamW step; eval: collate + forward (no grad)."""
-    optimizers = {m: torch.optim.AdamW(module.parameters(), lr=3e-4, weight_decay=1e-4)
+    untimed. Train: collate + forward + backward + AdamW step (:func:`benchmark.optim.adamw`;
+    the compat mode torch's default AdamW, as published); eval: collate + forward (no grad)."""
+    # the compat mode keeps the published loop's optimiser (torch's default AdamW)
+    optimizers = {m: adamw(module.parameters(), lr=3e-4, weight_decay=1e-4,
+                           fused=False if m == "reference_compat" else None)
                   for m, module in modules.items()}
     spent = {m: {"train": 0.0, "eval": 0.0} for m in modules}
     seen = 0
