@@ -16,7 +16,9 @@ protocol, and prints sketches per second of:
 - ``batched bfloat16``: the latter with ``task.precision=bfloat16`` (opt-in, not the published
   numerics; only faster on CPUs with bf16 instructions).
 
-Parameters are frozen in every variant (gradients with respect to locations only). One run of
+Parameters are frozen in every variant (gradients with respect to locations only). The FLOP limit
+is this machine's float32 matmul rate divided by the FLOPs of the steps
+(:func:`encoders.stroke_vit.perf.sli_step_flops`): no float32 implementation can pass it. One run of
 each, so the figures carry the machine's noise; the published implementation was measured at
 0.16 sketches/s on this kind of machine (2 cores).
 """
@@ -114,7 +116,11 @@ def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketch
         row["speedup_vs_compat"] = row["sketches_per_s"] / rows[0]["sketches_per_s"]
         row["cpu_speedup_vs_compat"] = row["sketches_per_cpu_s"] / rows[0]["sketches_per_cpu_s"]
         row["speedup_vs_published_0.16"] = row["sketches_per_s"] / PUBLISHED_RATE
-    return {"rows": rows, "source": source, "mean_strokes": float(np.mean(strokes)),
+    from encoders.stroke_vit.perf import matmul_gflops, sli_step_flops
+
+    gflops = matmul_gflops(threads)
+    limit = gflops * 1e9 / (sli_step_flops(sketches) / len(sketches) * steps)
+    return {"rows": rows, "source": source, "matmul_gflops": gflops, "flop_limit_sketches_per_s": limit, "mean_strokes": float(np.mean(strokes)),
             "mean_points": float(np.mean([len(s) for s in sketches])), "steps": steps, "threads": threads,
             "batch_size": batch_size, "model": "stroke_vit_tiny, random weights, 30 classes"}
 
@@ -141,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['variant']:<22} {row['sketches']:>8} {row['seconds']:>8.2f} {row['cpu_seconds']:>8.2f} "
               f"{row['sketches_per_s']:>11.3f} {row['speedup_vs_compat']:>9.1f} {row['speedup_vs_published_0.16']:>9.1f} "
               f"{row['sketches_per_cpu_s']:>10.3f} {row['cpu_speedup_vs_compat']:>9.1f}")
+    limit, compat, best = (out["flop_limit_sketches_per_s"], out["rows"][0]["sketches_per_s"],
+                           max(r["sketches_per_s"] for r in out["rows"][2:4]))
+    print(f"FLOP limit (float32, real tokens; matmul {out['matmul_gflops']:.0f} GFLOP/s): {limit:.2f} sketches/s "
+          f"= {limit / compat:.0f}x compat; batched float32 reaches {best / limit:.0%} of it")
     print("wall-clock rates count other processes' load; 'per cpu s' divides by this process's CPU time")
     return 0
 

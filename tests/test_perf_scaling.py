@@ -1,5 +1,6 @@
-"""``bench perf scaling`` (sketches of exactly k real strokes, and the target's figures through the CLI)
-and ``bench perf first-epoch``; no timed assertions: only that every figure is there and sane."""
+"""``bench perf scaling`` (sketches of exactly k real strokes, and the target's figures through the CLI),
+``bench perf first-epoch`` and the FLOP counts behind the perf targets' limits; no timed assertions:
+only that every figure is there and sane."""
 
 from __future__ import annotations
 
@@ -63,3 +64,28 @@ def test_bench_perf_first_epoch_json_gives_two_models_two_epochs():
         ("first model", 1), ("first model", 2), ("second model, same process", 1), ("second model, same process", 2)]
     assert all(r["user_s"] > 0 and r["minor_faults"] >= 0 and len(r["first_steps_cpu_s"]) == 2 for r in figures["rows"])
     assert figures["rows"][0]["minor_faults"] > 0  # a fresh process touches new memory in its first epoch
+
+
+@pytest.mark.parametrize("strokes", [1, 4, 11])
+def test_the_sli_flop_count_is_what_torch_counts_for_one_step(strokes):
+    """sli_step_flops (behind ``bench perf sli``'s FLOP limit) agrees with torch's FLOP counter on a
+    real packed forward + location-gradient step of one sketch (no padding), to the location and
+    head layers it leaves out (under 0.5%)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from encoders.stroke_vit import StrokeViTTiny
+    from encoders.stroke_vit.perf import sli_step_flops
+
+    rng = np.random.default_rng(strokes)
+    sketch = np.concatenate([np.column_stack([rng.uniform(-0.5, 0.5, (5, 2)), np.eye(5)[-1]])
+                             for _ in range(strokes)]).astype(np.float32)
+    batch = collate([sketch], [0], [0])
+    module = StrokeViTTiny.build(30, {}).eval().requires_grad_(False)
+    prepared = module.prepare_sli(batch)
+    locations = batch.locations.clone().requires_grad_(True)
+    with FlopCounterMode(display=False) as counter:
+        module.forward_sli(prepared, locations).sum().backward()
+    counted = counter.get_total_flops()
+    assert sli_step_flops([sketch]) == pytest.approx(counted, rel=5e-3)
+    assert sli_step_flops([sketch]) < counted  # what it leaves out is never negative

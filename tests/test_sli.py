@@ -450,6 +450,7 @@ def test_perf_sli_measures_every_variant_on_a_small_sample():
     assert [r["variant"] for r in out["rows"]] == ["published (compat)", "one at a time", "batched, 1 worker",
                                                   "batched, 1 worker", "batched bfloat16"]
     assert all(r["sketches_per_s"] > 0 for r in out["rows"]) and out["rows"][0]["speedup_vs_compat"] == 1.0
+    assert out["flop_limit_sketches_per_s"] > 0 and out["matmul_gflops"] > 0
 
 
 class _ScoresItsLayout(torch.nn.Module):

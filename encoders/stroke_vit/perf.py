@@ -54,6 +54,22 @@ def model_flops(sketches: list[np.ndarray], hidden: int = 192, layers: int = 12,
     return total * (3 if train else 1)
 
 
+def sli_step_flops(sketches: list[np.ndarray], hidden: int = 192, layers: int = 12, mlp: int = 768) -> float:
+    """FLOPs of one stroke-location-inversion step over ``sketches`` as the packed path runs it: the
+    layers' forward pass on the real tokens (+ CLS), the last layer for the CLS query only (keys and
+    values of every token), and the backward pass with respect to the inputs only (frozen weights:
+    each linear layer's matmul once more, attention's two matmuls twice more). The shape LSTM runs
+    once before the steps and is not counted."""
+    total = 0.0
+    for s in sketches:
+        t = int((s[:, 2] > 0.5).sum()) + 1
+        linear = (layers - 1) * 2 * t * (4 * hidden * hidden + 2 * hidden * mlp)
+        linear += 2 * t * 3 * hidden * hidden + 2 * (hidden * hidden + 2 * hidden * mlp)  # last layer
+        attention = (layers - 1) * 4 * t * t * hidden + 4 * t * hidden
+        total += 2 * linear + 3 * attention
+    return total
+
+
 def _train_rate(module, sketches, labels, batch_size: int, batches: int, seed: int = 0,
                 fused: bool | None = None) -> float:
     lengths = np.array([int((s[:, 2] > 0.5).sum()) for s in sketches])
