@@ -3,7 +3,8 @@
 Timed figures live here, never in tests. Targets are registered by plugins (hook
 ``bench_register_perf_targets``); each is a module with ``main(argv) -> int`` that prints a table,
 or with ``--json`` in ``argv`` its figures as one JSON value. ``bench perf --json`` runs the targets
-that way and prints one JSON object, target name -> figures.
+that way and prints one JSON object, target name -> figures. A target that stops is named on
+stderr, the others still run, and the exit status is the worst one.
 """
 
 from __future__ import annotations
@@ -43,13 +44,29 @@ def run(args) -> int:
         if args.json:
             printed = io.StringIO()
             with contextlib.redirect_stdout(printed):
-                status = max(status, int(main([*args.args, "--json"]) or 0))
-            figures[name] = json.loads(printed.getvalue())
+                code = _run_target(name, main, [*args.args, "--json"])
+            status = max(status, code)
+            if code == 0:
+                figures[name] = json.loads(printed.getvalue())
             continue
         if len(names) > 1:
             print(f"\n== {name}: {targets[name][1]}", flush=True)
         sys.stdout.flush()
-        status = max(status, int(main(args.args) or 0))
+        status = max(status, _run_target(name, main, args.args))
     if args.json:
         print(json.dumps(figures, indent=2))
     return status
+
+
+def _run_target(name: str, main, argv: list[str]) -> int:
+    """A target's exit status; one that stops (a bad option, missing data) is named on stderr and
+    the other targets still run (with ``--json``, the figures printed are those of the others)."""
+    try:
+        return int(main(argv) or 0)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 2
+        if code:
+            detail = f": {exc.code}" if isinstance(exc.code, str) else ""
+            print(f"bench perf: target {name!r} stopped (exit {code}){detail}; the other targets ran",
+                  file=sys.stderr)
+        return code

@@ -15,7 +15,9 @@ One run of each, so the figures carry the machine's noise (wall and this process
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,14 +35,8 @@ def _timed(work):
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sketches", type=int, default=500)
-    parser.add_argument("--max-strokes", type=int, default=10, help="largest stroke count for exact Shapley")
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def measure(sketches: int = 500, max_strokes: int = 10) -> dict[str, Any]:
+    """The figures of this module's docstring, as one dict (``bench perf attribution --json``)."""
     from benchmark.data.demo import load_demo
     from encoders.stroke_vit import StrokeViTTiny
 
@@ -49,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in model.parameters():
         p.requires_grad_(False)
     split = load_demo().split("test")
-    chosen = np.sort(np.random.default_rng(0).choice(len(split), size=min(args.sketches, len(split)), replace=False))
+    chosen = np.sort(np.random.default_rng(0).choice(len(split), size=min(sketches, len(split)), replace=False))
     counts = np.array([int((split.sketch(i)[:, 2] > 0.5).sum()) for i in chosen])
     chosen = chosen[np.argsort(counts, kind="stable")]
     batches = [collate(split.get(chosen[s:s + BATCH]), split.labels[chosen[s:s + BATCH]], chosen[s:s + BATCH])
@@ -58,22 +54,49 @@ def main(argv: list[str] | None = None) -> int:
     with torch.inference_mode():
         fast, fast_wall, fast_cpu = _timed(lambda: [occlusion(model, b, b.labels, 512) for b in batches])
         slow, slow_wall, slow_cpu = _timed(lambda: [occlusion_one_at_a_time(model, b, b.labels) for b in batches])
-    diff = max(float((a - b).abs().max()) for a, b in zip(fast, slow))
-    print(f"occlusion: stroke_vit_tiny (random weights, 12 classes), {len(chosen)} synthetic demo test sketches, "
-          f"{strokes} strokes, {torch.get_num_threads()} threads")
-    print(f"{'variant':<22} {'wall s':>8} {'cpu s':>8} {'strokes/s':>10}")
-    print(f"{'one removal at a time':<22} {slow_wall:>8.2f} {slow_cpu:>8.2f} {strokes / slow_wall:>10.1f}")
-    print(f"{'batched':<22} {fast_wall:>8.2f} {fast_cpu:>8.2f} {strokes / fast_wall:>10.1f}")
-    print(f"speed-up: {slow_wall / fast_wall:.1f}x wall, {slow_cpu / fast_cpu:.1f}x cpu; max |difference| {diff:.2e}")
-
-    print(f"exact Shapley ({2} to {args.max_strokes} strokes; 8 random-walk sketches each, batched):")
-    print(f"{'strokes':>7} {'variants':>9} {'s / sketch':>11} {'variants/s':>11}")
+    occlusion_rows = {"one removal at a time": {"seconds": slow_wall, "cpu_seconds": slow_cpu,
+                                                "strokes_per_s": strokes / slow_wall},
+                      "batched": {"seconds": fast_wall, "cpu_seconds": fast_cpu, "strokes_per_s": strokes / fast_wall}}
+    shapley_rows = []
     rng = np.random.default_rng(0)
-    for n in range(2, args.max_strokes + 1):
+    for n in range(2, max_strokes + 1):
         batch = collate([random_walk(rng, n) for _ in range(8)], np.zeros(8, dtype=int), np.arange(8))
         with torch.inference_mode():
             _, wall, _ = _timed(lambda: shapley(model, batch, batch.labels, 0, max_exact=n, samples=2, chunk=512))
-        print(f"{n:>7} {2 ** n:>9} {wall / 8:>11.4f} {8 * 2 ** n / wall:>11.0f}")
+        shapley_rows.append({"strokes": n, "variants": 2 ** n, "seconds_per_sketch": wall / 8,
+                             "variants_per_s": 8 * 2 ** n / wall})
+    return {"sketches": len(chosen), "strokes": strokes, "threads": torch.get_num_threads(),
+            "occlusion": occlusion_rows, "speedup_wall": slow_wall / fast_wall, "speedup_cpu": slow_cpu / fast_cpu,
+            "max_abs_difference": max(float((a - b).abs().max()) for a, b in zip(fast, slow)),
+            "shapley": shapley_rows}
+
+
+def format_table(fig: dict[str, Any]) -> str:
+    lines = [f"occlusion: stroke_vit_tiny (random weights, 12 classes), {fig['sketches']} synthetic demo test "
+             f"sketches, {fig['strokes']} strokes, {fig['threads']} threads",
+             f"{'variant':<22} {'wall s':>8} {'cpu s':>8} {'strokes/s':>10}"]
+    for name, row in fig["occlusion"].items():
+        lines.append(f"{name:<22} {row['seconds']:>8.2f} {row['cpu_seconds']:>8.2f} {row['strokes_per_s']:>10.1f}")
+    lines.append(f"speed-up: {fig['speedup_wall']:.1f}x wall, {fig['speedup_cpu']:.1f}x cpu; "
+                 f"max |difference| {fig['max_abs_difference']:.2e}")
+    lines.append(f"exact Shapley (2 to {fig['shapley'][-1]['strokes']} strokes; 8 random-walk sketches each, batched):")
+    lines.append(f"{'strokes':>7} {'variants':>9} {'s / sketch':>11} {'variants/s':>11}")
+    for r in fig["shapley"]:
+        lines.append(f"{r['strokes']:>7} {r['variants']:>9} {r['seconds_per_sketch']:>11.4f} {r['variants_per_s']:>11.0f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sketches", type=int, default=500)
+    parser.add_argument("--max-strokes", type=int, default=10, help="largest stroke count for exact Shapley")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    figures = measure(args.sketches, args.max_strokes)
+    print(json.dumps(figures, indent=2) if args.json else format_table(figures))
     return 0
 
 

@@ -89,3 +89,21 @@ def test_the_sli_flop_count_is_what_torch_counts_for_one_step(strokes):
     counted = counter.get_total_flops()
     assert sli_step_flops([sketch]) == pytest.approx(counted, rel=5e-3)
     assert sli_step_flops([sketch]) < counted  # what it leaves out is never negative
+
+
+def _perf_targets():
+    from benchmark.plugins import get_manager
+
+    return get_manager().perf_targets()
+
+
+@pytest.mark.parametrize("target", sorted(_perf_targets()))
+def test_every_perf_target_takes_json(target, capsys):
+    """``bench perf --json`` passes ``--json`` to every target (one that refused it stopped the run)."""
+    import importlib
+
+    main = importlib.import_module(_perf_targets()[target][0]).main
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    assert "--json" in capsys.readouterr().out
