@@ -4,9 +4,13 @@ Trains stroke_vit_tiny on the synthetic ``demo`` train split as the ``recognitio
 (collate, forward, backward, AdamW; batches grouped by stroke count), two epochs with one batch
 plan, then a second, fresh model and optimiser the same way **in the same process**. Per epoch it
 reports CPU time (user and kernel), minor page faults (``getrusage``) and the CPU time of the first
-two steps. If the first epoch's excess were the model's or the optimiser's lazy state or a
-per-shape kernel cache, the second model's first epoch would pay it again; if it is the process's
-memory being touched for the first time, only the first model's first epoch does.
+two steps. If the first epoch's excess were the model's or the optimiser's lazy state, the second
+model's first epoch would pay it again; if it is the process's (memory touched for the first time,
+or the kernels oneDNN builds and caches process-wide for each new tensor shape), only the first
+model's first epoch does, and the minor page faults tell those two apart: in a fresh process the
+excess comes with ~10^5 faults; after other work in the same process (``bench perf --json``) the
+first epoch still costs ~25% more CPU time with ~10^3 faults, which points at the per-shape
+kernels (not measured directly).
 """
 
 from __future__ import annotations
