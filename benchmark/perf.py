@@ -64,7 +64,7 @@ def _run_target(name: str, main, argv: list[str]) -> int:
     try:
         return int(main(argv) or 0)
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
         if code:
             detail = f": {exc.code}" if isinstance(exc.code, str) else ""
             print(f"bench perf: target {name!r} stopped (exit {code}){detail}; the other targets ran",

@@ -82,7 +82,8 @@ def format_table(fig: dict[str, Any]) -> str:
     lines.append(f"exact Shapley (2 to {fig['shapley'][-1]['strokes']} strokes; 8 random-walk sketches each, batched):")
     lines.append(f"{'strokes':>7} {'variants':>9} {'s / sketch':>11} {'variants/s':>11}")
     for r in fig["shapley"]:
-        lines.append(f"{r['strokes']:>7} {r['variants']:>9} {r['seconds_per_sketch']:>11.4f} {r['variants_per_s']:>11.0f}")
+        lines.append(f"{r['strokes']:>7} {r['variants']:>9} {r['seconds_per_sketch']:>11.4f} "
+                     f"{r['variants_per_s']:>11.0f}")
     return "\n".join(lines)
 
 

@@ -120,7 +120,8 @@ def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketch
 
     gflops = matmul_gflops(threads)
     limit = gflops * 1e9 / (sli_step_flops(sketches) / len(sketches) * steps)
-    return {"rows": rows, "source": source, "matmul_gflops": gflops, "flop_limit_sketches_per_s": limit, "mean_strokes": float(np.mean(strokes)),
+    return {"rows": rows, "source": source, "matmul_gflops": gflops, "flop_limit_sketches_per_s": limit,
+            "mean_strokes": float(np.mean(strokes)),
             "mean_points": float(np.mean([len(s) for s in sketches])), "steps": steps, "threads": threads,
             "batch_size": batch_size, "model": "stroke_vit_tiny, random weights, 30 classes"}
 

@@ -3,8 +3,8 @@
 Side by side in one run, on the 30 SketchXAI categories of the real QuickDraw sample (batch 100,
 2 threads by default): training (collate + forward + backward + AdamW step: fused, as the
 ``recognition`` task's (:mod:`benchmark.optim`), and torch's default in the compat mode, as
-published; batches grouped by stroke count as the task does) and evaluation (collate + forward) in sketches/s, for
-the default model (tokens only for real strokes, attention mask) and for ``reference_compat=True``
+published; batches grouped by stroke count as the task does) and evaluation (collate + forward)
+in sketches/s, for the default model (tokens only for real strokes, attention mask) and for ``reference_compat=True``
 (196 tokens, no mask: the published implementation's numerics). The limit is estimated as the FLOPs
 of the real tokens divided by this machine's measured float32 matmul rate.
 """
