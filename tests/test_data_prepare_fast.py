@@ -10,6 +10,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import orjson
 import pytest
 
 from benchmark.data import h5store
@@ -163,6 +164,98 @@ def test_raw_simplification_of_many_drawings_is_bit_for_bit(quickdraw_dir):
     points, lengths = simplify_raw_many(np.concatenate(xys), np.array(stroke_lengths), np.array(strokes))
     assert lengths.tolist() == [len(s) for s in expected]
     assert points.tobytes() == np.concatenate(expected).tobytes()
+
+
+def _awkward_drawings(seed: int, count: int) -> list[list[np.ndarray]]:
+    """Random raw drawings with what the batched paths must treat as the per-stroke ones do:
+    one-point strokes, strokes of one repeated point (arc length 0), repeated consecutive points
+    (equal arc lengths), collinear runs (tied RDP distances), closed strokes (a zero-length chord)
+    and whole-number coordinates (arc lengths landing on samples)."""
+    rng = np.random.default_rng(seed)
+    drawings = []
+    for _ in range(count):
+        strokes = []
+        for _ in range(rng.integers(1, 6)):
+            kind = rng.integers(6)
+            n = int(rng.integers(2, 40))
+            if kind == 0:
+                s = rng.uniform(0, 500, (1, 2))
+            elif kind == 1:
+                s = np.repeat(rng.uniform(0, 500, (1, 2)), n, 0)
+            elif kind == 2:
+                s = np.repeat(rng.uniform(0, 500, (n, 2)), rng.integers(1, 4, n), 0)
+            elif kind == 3:
+                s = rng.integers(0, 50, (1, 2)) + np.outer(np.arange(n), rng.integers(-3, 4, 2))
+            elif kind == 4:
+                s = rng.uniform(0, 500, (n, 2))
+                s[-1] = s[0]
+            else:
+                s = np.cumsum(rng.integers(-20, 21, (n, 2)), 0)
+            strokes.append(np.asarray(s, dtype=np.float64))
+        xy = np.concatenate(strokes)
+        if np.ptp(xy, 0) @ np.ptp(xy, 0) >= 1e-8:
+            drawings.append(strokes)
+    return drawings
+
+
+def test_row_running_sums_equal_each_rows_own_cumsum():
+    from benchmark.data.normalise import _row_cumsum
+
+    rng = np.random.default_rng(2)
+    lengths = rng.choice([0, 1, 2, 3, 50, 400], 300)
+    values = rng.uniform(0, 10, int(lengths.sum())) ** 3
+    rows = np.split(values, np.cumsum(lengths)[:-1])
+    assert _row_cumsum(values, lengths).tobytes() == np.concatenate([np.cumsum(r) for r in rows]).tobytes()
+    assert len(_row_cumsum(np.zeros(0), np.zeros(4, dtype=np.int64))) == 0
+
+
+def test_raw_simplification_of_awkward_drawings_is_bit_for_bit():
+    from benchmark.data.normalise import simplify_raw, simplify_raw_many
+
+    drawings = _awkward_drawings(0, 400)
+    expected = [s for d in drawings for s in simplify_raw(d)]
+    points, lengths = simplify_raw_many(np.concatenate([np.concatenate(d) for d in drawings]),
+                                        np.array([len(s) for d in drawings for s in d]),
+                                        np.array([len(d) for d in drawings]))
+    assert lengths.tolist() == [len(s) for s in expected]
+    assert points.tobytes() == np.concatenate(expected).tobytes()
+
+
+def _count_parsed_lines(monkeypatch) -> list[bytes]:
+    """The lines the block reader hands to orjson from now on."""
+    import benchmark.data.blocks as blocks
+
+    parsed: list[bytes] = []
+    counting = type("counting_orjson", (), {"JSONDecodeError": orjson.JSONDecodeError,
+                                            "loads": staticmethod(lambda line: parsed.append(line) or orjson.loads(line))})
+    monkeypatch.setattr(blocks, "orjson", counting)
+    return parsed
+
+
+@pytest.mark.parametrize("kind", ["simplified", "raw"])
+def test_a_per_category_limit_reads_no_line_it_cannot_keep(kind, tmp_path, monkeypatch):
+    from benchmark.data.prepare_worker import CategoryJob, prepare_category
+
+    lines = []
+    for i, strokes in enumerate(_awkward_drawings(1, 400)):
+        drawing = [[np.rint(s[:, 0]).astype(int).tolist(), np.rint(s[:, 1]).astype(int).tolist()]
+                   + ([list(range(len(s)))] if kind == "raw" else []) for s in strokes]
+        if i == 7:
+            lines.append(b"")  # a blank line counts as a line read
+        lines.append(orjson.dumps({"word": "cat", "countrycode": "GB", "key_id": str(10**15 + i),
+                                   "recognized": True, "drawing": drawing}))
+    source = tmp_path / "cat.ndjson"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+
+    def job(limit, stem):
+        return CategoryJob(kind, source, "cat", 0, limit, (0.8, 0.1, 0.1), "fail", tmp_path, stem, tmp_path / "x.h5")
+
+    parsed = _count_parsed_lines(monkeypatch)
+    result = prepare_category(job(10, "ten"))
+    assert result.kept == 10 and len(parsed) == 10 + result.degenerate + result.duplicates
+    parsed.clear()
+    result = prepare_category(job(None, "all"))
+    assert result.kept + result.degenerate + result.duplicates == len(parsed) == len(lines) - 1
 
 
 def test_a_script_without_a_main_guard_gets_an_error_not_a_hang(quickdraw_dir, tmp_path):

@@ -15,7 +15,7 @@ of reading line by line. :func:`normalise_rows` normalises many drawings at once
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -182,12 +182,23 @@ def _simplified(xy, stroke_lengths, strokes, degenerate) -> tuple[np.ndarray, np
     return points, lengths
 
 
-def read_blocks(path: Path, category: str, raw: bool) -> Iterator[Block | Drawing | Bad]:
-    """The drawings of an official ndjson file in file order (see the module docstring)."""
+def read_blocks(path: Path, category: str, raw: bool,
+                lines_wanted: Callable[[], int | None] | None = None) -> Iterator[Block | Drawing | Bad]:
+    """The drawings of an official ndjson file in file order (see the module docstring).
+
+    ``lines_wanted``, called before each block, caps the lines it reads (``None``: no cap; 0 or
+    less: stop): a reader that keeps at most N more drawings passes N, as a line holds at most one
+    drawing, so no line past the last one it can keep is read, parsed or simplified."""
     run = _Run(raw)
     lineno = 0
+    size = RAW_BLOCK_LINES if raw else BLOCK_LINES
     with open(path, "rb") as fh:
-        while lines := list(islice(fh, RAW_BLOCK_LINES if raw else BLOCK_LINES)):
+        while True:
+            cap = lines_wanted() if lines_wanted is not None else None
+            if cap is not None and cap < 1:
+                return
+            if not (lines := list(islice(fh, size if cap is None else min(size, cap)))):
+                return
             for line in lines:
                 lineno += 1
                 if not line.strip():

@@ -112,78 +112,91 @@ def simplify_raw_many(xy: np.ndarray, stroke_lengths: np.ndarray, strokes: np.nd
     starts = np.cumsum(drawing_points) - drawing_points
     per_point = np.repeat(np.arange(len(strokes)), drawing_points)
     shifted = xy - np.minimum.reduceat(xy, starts, axis=0)[per_point]
-    scale = SIMPLIFIED_MAX / np.maximum.reduceat(shifted.max(1), starts)
+    scale = SIMPLIFIED_MAX / np.maximum.reduceat(np.maximum(shifted[:, 0], shifted[:, 1]), starts)
     scaled = shifted * scale[per_point, None]
-    dense, dense_lengths = _resample_many(scaled, stroke_lengths)
-    keep = _rdp_many(dense, dense_lengths, RDP_EPSILON)
+    dense_x, dense_y, dense_lengths = _resample_many(scaled, stroke_lengths)
+    keep = _rdp_many(dense_x, dense_y, dense_lengths, RDP_EPSILON)
     stroke_of = np.repeat(np.arange(len(dense_lengths)), dense_lengths)
-    return np.rint(dense[keep]).astype(np.int32), np.bincount(stroke_of[keep], minlength=len(dense_lengths))
+    kept = np.stack([dense_x[keep], dense_y[keep]], 1)
+    return np.rint(kept).astype(np.int32), np.bincount(stroke_of[keep], minlength=len(dense_lengths))
 
 
-def _row_cumsum(values: np.ndarray, lengths: np.ndarray, cells: int = 1 << 20) -> np.ndarray:
+def _row_cumsum(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Running sums of ``values`` restarting at every row (``lengths`` values each), each row summed
-    in order as ``np.cumsum`` of that row alone; rows are padded in groups of similar length of at
-    most ``cells`` entries, so memory stays small."""
+    in order as ``np.cumsum`` of that row alone.
+
+    The rows are laid out column after column, longest first (column ``c`` holds the rows longer
+    than ``c``), so each column adds the previous one's leading slice in place: one vector add a
+    column, ``max(lengths)`` in all, and no padding."""
+    order = np.argsort(-lengths, kind="stable")
+    if not len(order) or lengths[order[0]] == 0:
+        return np.zeros(len(values))
+    width = int(lengths[order[0]])
+    rows = len(lengths) - np.cumsum(np.bincount(lengths, minlength=width))[:width]  # rows longer than c
+    colstart = np.cumsum(rows) - rows
+    src = ((np.cumsum(lengths) - lengths)[order][np.arange(int(rows.sum())) - np.repeat(colstart, rows)]
+           + np.repeat(np.arange(width), rows))
+    flat = values[src]
+    for prev, start, n in zip(colstart[:-1].tolist(), colstart[1:].tolist(), rows[1:].tolist()):
+        flat[start:start + n] += flat[prev:prev + n]  # x + y == y + x exactly, so as np.cumsum
     out = np.empty(len(values))
-    starts = np.cumsum(lengths) - lengths
-    order = np.argsort(lengths, kind="stable")
-    first = 0
-    while first < len(order):
-        width = max(1, int(lengths[order[min(len(order) - 1, first + max(1, cells // max(1, int(lengths[order[first]]))) - 1)]]))
-        last = first + max(1, cells // width)
-        rows = order[first:last]
-        rows = rows[lengths[rows] <= width] if lengths[rows[-1]] > width else rows
-        width = max(1, int(lengths[rows].max()))
-        mask = np.arange(width)[None, :] < lengths[rows][:, None]
-        index = (starts[rows][:, None] + np.arange(width)[None, :])[mask]
-        padded = np.zeros(mask.shape)
-        padded[mask] = values[index]
-        out[index] = np.cumsum(padded, axis=1)[mask]
-        first += len(rows)
+    out[src] = flat
     return out
 
 
-def _resample_many(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`resample` (spacing 1) of every stroke of ``points`` (``lengths`` points each)."""
+def _resample_many(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`resample` (spacing 1) of every stroke of ``points`` (``lengths`` points each), the
+    same operations as its ``np.interp`` element by element: the samples' x and y (two
+    contiguous arrays, as :func:`_rdp_many` reads them) and the samples a stroke.
+
+    Sample ``i`` of a stroke sits at arc length ``i`` (its last at the stroke's end, a knot).
+    ``np.interp`` takes the last knot ``j`` with ``arc[j] <= i``; for an integer ``i`` that is the
+    number of the stroke's knots with ``ceil(arc) <= i``, minus one, so one ``bincount`` of every
+    knot into the sample slot ``ceil(arc)`` of its stroke, summed, gives ``j`` for all samples of
+    all strokes at once (the knots of earlier strokes are counted in full before a stroke's first
+    slot). No sort, linear in the points.
+    """
     ends = np.cumsum(lengths)
     starts = ends - lengths
+    px, py = np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1])
     step = np.zeros(len(points))
-    step[1:] = np.hypot(*np.diff(points, axis=0).T)
+    step[1:] = np.hypot(np.diff(px), np.diff(py))
     step[starts] = 0.0  # arc: 0 at a stroke's first point, then the running length
     arc = _row_cumsum(step, lengths)
     total = arc[ends - 1]
-    # samples a stroke: arange(0, total) and total; a one-point stroke keeps it, a zero-length one its first
+    # samples a stroke: arange(0, total) and total; a one-point stroke keeps it, a zero-length one
+    # its first point (all its points are that point)
     count = np.where(lengths < 2, lengths, np.where(total == 0, 1, np.ceil(total).astype(np.int64) + 1))
-    stroke = np.repeat(np.arange(len(lengths)), count)
-    index = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    t = np.where(index == count[stroke] - 1, total[stroke], index.astype(np.float64))
-    out = np.empty((len(t), 2))
-    plain = (lengths < 2)[stroke] | (total == 0)[stroke]
-    out[plain] = points[starts[stroke[plain]] + index[plain]]
-    s, x = stroke[~plain], t[~plain]
-    # np.interp: j, the last knot with arc[j] <= x (knots sorted before samples of equal value)
-    knot_stroke = np.repeat(np.arange(len(lengths)), lengths)
-    order = np.lexsort((np.r_[np.zeros(len(arc)), np.ones(len(x))], np.r_[arc, x], np.r_[knot_stroke, s]))
-    knots_so_far = np.cumsum(order < len(arc))
-    where = np.empty(len(order), dtype=np.int64)
-    where[order] = np.arange(len(order))
-    j = knots_so_far[where[len(arc):]] - 1
-    last = ends[s] - 1
-    at_knot = (arc[j] == x) | (j == last)
-    nxt = np.minimum(j + 1, last)
-    a, b = arc[j], arc[nxt]
-    for c in range(2):
-        ya, yb = points[j, c], points[nxt, c]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            value = (yb - ya) / (b - a) * (x - a) + ya
-        out[~plain, c] = np.where(at_knot, ya, value)
-    return out, count
+    n = int(count.sum())
+    first = np.cumsum(count) - count
+    slot = np.repeat(first, lengths) + np.ceil(arc).astype(np.int64)
+    j = np.cumsum(np.bincount(slot, minlength=n)) - 1
+    x = (np.arange(n) - np.repeat(first, count)).astype(np.float64)
+    is_last = np.zeros(len(points), dtype=bool)
+    is_last[ends[lengths > 0] - 1] = True
+    at_end = is_last[j]
+    nxt = j + 1 - at_end
+    a = arc[j]
+    at_knot = (a == x) | at_end
+    span, offset = arc[nxt] - a, x - a
+    out = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for p in (px, py):
+            ya = p[j]
+            value = (p[nxt] - ya) / span * offset + ya
+            value[at_knot] = ya[at_knot]
+            out.append(value)
+    return out[0], out[1], count
 
 
-def _rdp_many(points: np.ndarray, lengths: np.ndarray, epsilon: float) -> np.ndarray:
-    """:func:`rdp` of every stroke at once (one level of the recursion a pass): the kept mask."""
+def _rdp_many(px: np.ndarray, py: np.ndarray, lengths: np.ndarray, epsilon: float) -> np.ndarray:
+    """:func:`rdp` of every stroke of the points ``px, py`` (``lengths`` points each) at once (one
+    level of the recursion a pass): the kept mask.
+
+    Each pass works on the inner points of the live segments, back to back, with one-dimensional
+    arrays (per-segment values spread with ``np.repeat``, not gathered through 2-D indices)."""
     ends = np.cumsum(lengths)
-    keep = np.zeros(len(points), dtype=bool)
+    keep = np.zeros(len(px), dtype=bool)
     keep[ends - lengths] = True
     keep[ends - 1] = True
     a, b = ends - lengths, ends - 1
@@ -193,18 +206,27 @@ def _rdp_many(points: np.ndarray, lengths: np.ndarray, epsilon: float) -> np.nda
         if not len(a):
             return keep
         inner = b - a - 1
-        seg = np.repeat(np.arange(len(a)), inner)
-        idx = np.arange(int(inner.sum())) - np.repeat(np.cumsum(inner) - inner, inner) + a[seg] + 1
-        chord = points[b] - points[a]
-        rel = points[idx] - points[a][seg]
-        length = np.hypot(chord[:, 0], chord[:, 1])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dist = np.abs(chord[seg, 0] * rel[:, 1] - chord[seg, 1] * rel[:, 0]) / length[seg]
-        dist = np.where(length[seg] > 0, dist, np.hypot(rel[:, 0], rel[:, 1]))
         first = np.cumsum(inner) - inner
+        step = np.ones(int(first[-1] + inner[-1]), dtype=np.int64)  # idx: a+1 .. b-1 of each segment
+        step[0] = a[0] + 1
+        step[first[1:]] = a[1:] + 1 - (b[:-1] - 1)
+        idx = np.cumsum(step)
+        ax, ay = px[a], py[a]
+        cx, cy = px[b] - ax, py[b] - ay
+        length = np.hypot(cx, cy)
+        rx = px[idx] - np.repeat(ax, inner)
+        ry = py[idx] - np.repeat(ay, inner)
+        dist = np.repeat(cx, inner) * ry
+        dist -= np.repeat(cy, inner) * rx
+        np.abs(dist, out=dist)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dist /= np.repeat(length, inner)
+        if (zero := length == 0).any():  # a closed chord: the distance to its point
+            at = np.repeat(zero, inner)
+            dist[at] = np.hypot(rx[at], ry[at])
         best = np.maximum.reduceat(dist, first)
         # the first index of each segment's maximum, as np.argmax
-        hit = np.flatnonzero(dist == best[seg])
+        hit = np.flatnonzero(dist == np.repeat(best, inner))
         k = idx[hit[np.searchsorted(hit, first)]]
         split = best > epsilon
         keep[k[split]] = True

@@ -90,6 +90,10 @@ class _Category:
         job = self.job
         return job.fmt != SKETCHRNN and job.limit is not None and self.result.kept >= job.limit
 
+    def lines_wanted(self) -> int | None:
+        """At most how many more lines are worth reading: a line holds one drawing at most."""
+        return None if self.job.limit is None else self.job.limit - self.result.kept
+
     def bad(self, item: Bad) -> None:
         if self.job.on_error == "fail":
             raise BenchError(f"{item} (use --on-error skip to skip bad drawings)")
@@ -155,7 +159,8 @@ class _Category:
 
     def run(self) -> CategoryResult:
         job = self.job
-        items = (read_blocks(job.path, job.category, job.fmt == RAW) if job.fmt in (SIMPLIFIED, RAW)
+        items = (read_blocks(job.path, job.category, job.fmt == RAW, self.lines_wanted)
+                 if job.fmt in (SIMPLIFIED, RAW)
                  else read_drawings(job.fmt, job.path, job.category, job.limit))
         try:
             for item in items:
