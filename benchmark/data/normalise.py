@@ -172,18 +172,21 @@ def _resample_many(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray,
     slot = np.repeat(first, lengths) + np.ceil(arc).astype(np.int64)
     j = np.cumsum(np.bincount(slot, minlength=n)) - 1
     x = (np.arange(n) - np.repeat(first, count)).astype(np.float64)
-    is_last = np.zeros(len(points), dtype=bool)
-    is_last[ends[lengths > 0] - 1] = True
-    at_end = is_last[j]
-    nxt = j + 1 - at_end
+    # a knot's piece: its slope to the next knot of its stroke (np.interp's (yb - ya) / (b - a),
+    # the same for every sample of the piece, so computed once a knot; a stroke's last knot has
+    # none, its samples are the knot itself)
+    at_end = np.zeros(len(points), dtype=bool)
+    at_end[ends[lengths > 0] - 1] = True
+    nxt = np.arange(1, len(points) + 1) - at_end
     a = arc[j]
-    at_knot = (a == x) | at_end
-    span, offset = arc[nxt] - a, x - a
+    at_knot = (a == x) | at_end[j]
+    offset = x - a
     out = []
     with np.errstate(invalid="ignore", divide="ignore"):
+        span = arc[nxt] - arc
         for p in (px, py):
             ya = p[j]
-            value = (p[nxt] - ya) / span * offset + ya
+            value = ((p[nxt] - p) / span)[j] * offset + ya
             value[at_knot] = ya[at_knot]
             out.append(value)
     return out[0], out[1], count
