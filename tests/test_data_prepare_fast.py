@@ -226,9 +226,16 @@ def _count_parsed_lines(monkeypatch) -> list[bytes]:
     import benchmark.data.blocks as blocks
 
     parsed: list[bytes] = []
-    counting = type("counting_orjson", (), {"JSONDecodeError": orjson.JSONDecodeError,
-                                            "loads": staticmethod(lambda line: parsed.append(line) or orjson.loads(line))})
-    monkeypatch.setattr(blocks, "orjson", counting)
+
+    class Counting:
+        JSONDecodeError = orjson.JSONDecodeError
+
+        @staticmethod
+        def loads(line: bytes):
+            parsed.append(line)
+            return orjson.loads(line)
+
+    monkeypatch.setattr(blocks, "orjson", Counting)
     return parsed
 
 
