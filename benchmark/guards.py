@@ -57,8 +57,8 @@ def check_loss(value: float, epoch: int, step: int, lr: float, setting: str = "t
 
 
 def check_location_gradient(ctx, task_cls) -> None:
-    """For a task that needs ``sli``: the logits of a freshly built encoder must be differentiable
-    in ``batch.locations`` (checked on a few training sketches, their start points nudged by
+    """For a task that needs ``sli``: the logits of a freshly built encoder (``ctx.random_encoder``,
+    stream 0) must be differentiable in ``batch.locations`` (checked on a few training sketches, their start points nudged by
     ``0.05 * randn``, before any training)."""
     from benchmark.contracts import SLI
 
@@ -72,11 +72,7 @@ def check_location_gradient(ctx, task_cls) -> None:
     n = min(len(split), 4)
     if n == 0:
         return
-    config = dict(ctx.encoder_config)
-    config.update({k: None for k in getattr(ctx.encoder_cls, "init_only", ()) if k in config})  # no downloads
-    torch.manual_seed(ctx.seed)
-    module = ctx.encoder_cls.build(len(ctx.data.categories), config).to(ctx.device)
-    module.eval()
+    module = ctx.random_encoder(stream=0)
     batch = ctx.make_batch(split, np.arange(n)).to(ctx.device)
     # a little off the drawn layout: a classifier may peak exactly there, with a zero gradient
     nudge = 0.05 * torch.randn(batch.locations.shape, generator=torch.Generator().manual_seed(1))

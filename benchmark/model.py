@@ -56,3 +56,26 @@ class EncoderModule(nn.Module):
     def num_parameters(self) -> int:
         """Number of trainable parameters (each shared tensor counted once)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def freeze(model: EncoderModule) -> EncoderModule:
+    """Eval mode and no parameter gradients, in place: the model explanations and stroke location
+    inversion differentiate with respect to their inputs only."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def fresh_module(encoder_cls, num_classes: int, config: dict[str, Any], seed: int,
+                 device: torch.device | str = "cpu") -> EncoderModule:
+    """``encoder_cls``'s module for ``config`` at fresh random weights, the one way the harness
+    builds one (the random-weights control of SLI and attribution, the settings guards, the
+    validation ladder's random rung): the settings in ``encoder_cls.init_only`` (those that only
+    choose initial weights, e.g. a pretrained backbone to download) at the encoder's defaults, so
+    the weights are the encoder's default initialisation; ``torch.manual_seed(seed)`` first, so the
+    same ``(config, seed)`` gives the same weights; on ``device``, in eval mode."""
+    config = dict(config)
+    config.update({k: encoder_cls.defaults.get(k) for k in getattr(encoder_cls, "init_only", ()) if k in config})
+    torch.manual_seed(seed)
+    return encoder_cls.build(num_classes, config).to(device).eval()

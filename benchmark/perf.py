@@ -1,6 +1,8 @@
-"""``bench perf``: throughput figures, each measured side by side with its baseline in one run.
+"""``bench perf``: throughput figures, each measured side by side with its baseline in one run, and
+the measuring pieces every target shares (the machine's matmul rate, FLOP counting, timing, the
+real sketches measured on, one way to print figures).
 
-Timed figures live here, never in tests. Targets are registered by plugins (hook
+Timed figures live in the targets, never in tests. Targets are registered by plugins (hook
 ``bench_register_perf_targets``); each is a module with ``main(argv) -> int`` that prints a table,
 or with ``--json`` in ``argv`` its figures as one JSON value. ``bench perf --json`` runs the targets
 that way and prints one JSON object, target name -> figures. A target that stops is named on
@@ -13,7 +15,17 @@ import contextlib
 import importlib
 import io
 import json
+import os
 import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+#: The repository (the QuickDraw sample is looked for beside it, in ``../shared/quickdraw``).
+REPO = Path(__file__).resolve().parent.parent
 
 
 def add_parser(subparsers) -> None:
@@ -70,3 +82,67 @@ def _run_target(name: str, main, argv: list[str]) -> int:
             print(f"bench perf: target {name!r} stopped (exit {code}){detail}; the other targets ran",
                   file=sys.stderr)
         return code
+
+
+# -- the shared measuring pieces ---------------------------------------------------------------
+
+def matmul_gflops(threads: int, size: int = 1024, repeats: int = 10) -> float:
+    """Measured float32 matmul rate of this machine (GFLOP/s) with ``threads`` torch threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def counted_flops(work: Callable[[], Any]) -> int:
+    """The floating-point operations torch's FLOP counter sees while ``work()`` runs (matmuls,
+    convolutions and attention; element-wise operations are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        work()
+    return counter.get_total_flops()
+
+
+def timed(work: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``(work(), wall seconds, CPU seconds of this process)``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = work()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def emit(figures: Any, as_json: bool, table: Callable[[Any], str]) -> None:
+    """Print a target's figures: one JSON value with ``--json`` (numpy numbers as floats), else
+    ``table(figures)``."""
+    print(json.dumps(figures, indent=2, default=float) if as_json else table(figures))
+
+
+def default_source() -> Path | None:
+    """The QuickDraw sample folder, if present."""
+    root = Path(os.environ.get("BENCH_QUICKDRAW_DIR") or REPO.parent / "shared" / "quickdraw")
+    return root if (root / "full" / "simplified").is_dir() else None
+
+
+def real_sketches(source: Path | None = None) -> tuple[list[np.ndarray], np.ndarray, str]:
+    """Every sketch of the 30 categories of the real sample (all splits), normalised like the reference."""
+    from benchmark.data.categories import resolve_categories
+    from benchmark.data.h5store import open_h5
+    from benchmark.data.prepare import prepare
+
+    source = source or default_source()
+    if source is None:
+        raise SystemExit("the real QuickDraw sample was not found (set BENCH_QUICKDRAW_DIR)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "qd30.h5"
+        prepare(source / "full" / "simplified", resolve_categories("30"), out)
+        data = open_h5(out)
+    sketches, labels = [], []
+    for split in data.splits.values():
+        sketches += split.get(range(len(split)))
+        labels.append(split.labels)
+    return [np.array(s) for s in sketches], np.concatenate(labels), str(source)

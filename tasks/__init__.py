@@ -1,6 +1,6 @@
 """Built-in tasks, registered through the same hooks as third-party plugins; the recognition task
 is the built-in classifier provider of tasks that need a trained classifier (SLI, attribution).
-The built-in explainers (:mod:`tasks.explainers`) are registered here too."""
+The built-in explainers (:mod:`tasks.attribution.explainers`) are registered here too."""
 
 from benchmark import hookimpl
 
@@ -8,20 +8,26 @@ from benchmark import hookimpl
 CLASSIFIER_TASK = "recognition"
 
 
+#: The family packages, in the order their tasks and perf targets are listed.
+FAMILIES = ("tasks.recognition", "tasks.reliance", "tasks.sli", "tasks.attribution")
+
+
+def _families():
+    import importlib
+
+    return [importlib.import_module(name) for name in FAMILIES]
+
+
 @hookimpl
 def bench_register_tasks(register):
-    from tasks.attribution import TASKS as attribution_tasks
-    from tasks.recognition import Recognition
-    from tasks.reliance import LocationReliance
-    from tasks.sli import TASKS as sli_tasks
-
-    for cls in (Recognition, LocationReliance, *sli_tasks, *attribution_tasks):
-        register(cls)
+    for family in _families():
+        for cls in family.TASKS:
+            register(cls)
 
 
 @hookimpl
 def bench_register_explainers(register):
-    from tasks.explainers import EXPLAINERS
+    from tasks.attribution.explainers import EXPLAINERS
 
     for cls in EXPLAINERS:
         register(cls)
@@ -48,7 +54,6 @@ def bench_run_defaults():
 
 @hookimpl
 def bench_register_perf_targets(register):
-    register("sli", "tasks.perf_sli", "batched SLI vs the published one-sketch-at-a-time loop")
-    register("controls", "tasks.perf_controls", "SLI with its random-weights control and the bounded preset vs alone")
-    register("attribution", "tasks.perf_attribution",
-             "occlusion of 500 demo sketches batched vs one removal at a time; exact Shapley cost vs stroke count")
+    for family in _families():
+        for name, module, description in family.PERF_TARGETS:
+            register(name, module, description)

@@ -15,7 +15,7 @@ from benchmark.data.h5store import open_h5
 from benchmark.errors import BenchError
 from benchmark.report.leaderboard import build
 from conftest import run_bench
-from tasks.attribution_run import curve_area
+from tasks.attribution.run import curve_area
 
 SIZES = {"train": 8, "valid": 2, "test": 3}
 TINY = ["--set", "encoder.num_layers=1", "--set", "recognition.epochs=1", "--set", "data.per_class_train=8",

@@ -230,7 +230,7 @@ def test_bench_data_cli_end_to_end(quickdraw_dir, tmp_path):
 
 
 def test_perf_data_runs_on_a_small_sample(quickdraw_dir, tmp_path):
-    from benchmark.perf_data import format_table, measure
+    from benchmark.data.perf import format_table, measure
 
     (tmp_path / "full" / "simplified").mkdir(parents=True)
     for name in ("cat", "dog", "sun"):

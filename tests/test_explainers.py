@@ -16,10 +16,10 @@ from benchmark.errors import BenchError
 from benchmark.model import EncoderModule
 from benchmark.run.plan import plan
 from conftest import run_bench
-from tasks.attribution_run import auroc
-from tasks.explainers.occlusion import occlusion, occlusion_one_at_a_time, random_scores
-from tasks.explainers.shapley import exact_weights
-from tasks.explainers.values import probabilities, subset_values
+from tasks.attribution.run import auroc
+from tasks.attribution.explainers.occlusion import occlusion, occlusion_one_at_a_time, random_scores
+from tasks.attribution.explainers.shapley import exact_weights
+from tasks.attribution.explainers.values import probabilities, subset_values
 from test_encoders import ENCODERS, build, sketch
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from benchmark.batch import collate, split_strokes
-from encoders.stroke_vit.perf_scaling import sketches_with_strokes
+from tasks.recognition.perf.scaling import sketches_with_strokes
 
 
 def test_sketches_with_strokes_have_exactly_k_real_strokes():
@@ -71,11 +71,9 @@ def test_the_sli_flop_count_is_what_torch_counts_for_one_step(strokes):
     """sli_step_flops (behind ``bench perf sli``'s FLOP limit) agrees with torch's FLOP counter on a
     real packed forward + location-gradient step of one sketch (no padding), to the location and
     head layers it leaves out (under 0.5%)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
+    from benchmark.perf import counted_flops
     from encoders.stroke_vit import StrokeViTTiny
-    from encoders.stroke_vit.perf import sli_step_flops
+    from encoders.stroke_vit.flops import sli_step_flops
 
     rng = np.random.default_rng(strokes)
     sketch = np.concatenate([np.column_stack([rng.uniform(-0.5, 0.5, (5, 2)), np.eye(5)[-1]])
@@ -84,9 +82,7 @@ def test_the_sli_flop_count_is_what_torch_counts_for_one_step(strokes):
     module = StrokeViTTiny.build(30, {}).eval().requires_grad_(False)
     prepared = module.prepare_sli(batch)
     locations = batch.locations.clone().requires_grad_(True)
-    with FlopCounterMode(display=False) as counter:
-        module.forward_sli(prepared, locations).sum().backward()
-    counted = counter.get_total_flops()
+    counted = counted_flops(lambda: module.forward_sli(prepared, locations).sum().backward())
     assert sli_step_flops([sketch]) == pytest.approx(counted, rel=5e-3)
     assert sli_step_flops([sketch]) < counted  # what it leaves out is never negative
 

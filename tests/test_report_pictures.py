@@ -12,7 +12,7 @@ import pytest
 
 from benchmark.report.leaderboard import build
 from benchmark.report.html import write_report
-from tasks.sli_pictures import VIEW, SketchPicture, off_canvas, sketch_svg, target_probability_curve, thumbnail_strip
+from tasks.sli.pictures import VIEW, SketchPicture, off_canvas, sketch_svg, target_probability_curve, thumbnail_strip
 from test_leaderboard import m, make_record, write
 
 SQUARE = np.array([[0.0, 0.0], [0.2, 0.0], [0.2, 0.2]])

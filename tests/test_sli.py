@@ -16,12 +16,14 @@ import torch
 from benchmark import stats
 from benchmark.batch import collate
 from benchmark.errors import BenchError
+from benchmark.model import freeze
 from conftest import ROOT, TINY_PLUGIN, run_bench
-from tasks import sli_metrics as sm
-from tasks.inversion import (Inversion, Protocol, freeze, invert, invert_many, invert_published, padding_chunks,
-                             random_other_classes, start_locations)
-from tasks.sli_pictures import SketchPicture, write_gallery
-from tasks.sli_run import _recovery_rows, _shapes, resolve_target
+from tasks.sampling import start_locations
+from tasks.sli import metrics as sm
+from tasks.sli.inversion import (Inversion, Protocol, invert, invert_many, invert_published, padding_chunks,
+                                 random_other_classes)
+from tasks.sli.pictures import SketchPicture, write_gallery
+from tasks.sli.run import _recovery_rows, _shapes, resolve_target
 
 STROKE_BAG = ROOT / "plugins" / "sketchxai-bench-stroke-bag"
 TINY_CATEGORIES = ["above", "below", "left", "right"]
@@ -276,7 +278,7 @@ def test_aggregate_fidelity_on_known_cases():
     """Fidelity as declared (ratio of means of the per-sketch rows) on hand-made errors."""
     from benchmark.metrics import aggregate, columns
     from tasks.sli import SLIRecovery
-    from tasks.sli_run import per_sketch_rows
+    from tasks.sli.run import per_sketch_rows
 
     def run(before, after):
         n = len(before)
@@ -444,7 +446,7 @@ def test_cli_transfer_to_a_named_class(tmp_path, tiny_checkpoint):
 
 
 def test_perf_sli_measures_every_variant_on_a_small_sample():
-    from tasks.perf_sli import measure
+    from tasks.sli.perf.batched import measure
 
     out = measure(batched_sketches=6, single_sketches=1, compat_sketches=1, batch_size=4, steps=2, threads=1)
     assert [r["variant"] for r in out["rows"]] == ["published (compat)", "one at a time", "batched, 1 worker",

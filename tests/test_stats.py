@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark import stats
-from tasks import sli_metrics
+from tasks.sli import metrics as sli_metrics
 from benchmark.metrics import aggregate
 
 

@@ -477,8 +477,9 @@ def test_registry_module_does_not_import_torch():
 def test_packed_sli_trajectories_equal_the_padded_path(monkeypatch):
     """Whole SLI runs (every step's locations, target probability, final layout) through the packed
     fast path equal those through the padded forward on fixed inputs, within float tolerance."""
-    from tasks.inversion import invert, start_locations
-    from tasks.sli_protocol import Protocol
+    from tasks.sampling import start_locations
+    from tasks.sli.inversion import invert
+    from tasks.sli.protocol import Protocol
 
     rng = np.random.default_rng(5)
     counts = [1, 4, 2, 2, 16, 3, 6, 2]

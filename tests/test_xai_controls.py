@@ -44,7 +44,8 @@ def _rows(results: Path, record: dict) -> list[dict]:
 
 
 def test_the_default_recipe_sizes_epochs_to_the_data_and_the_command_wins():
-    from tasks.recognition import Recognition, resolve_recipe
+    from tasks.recognition import Recognition
+    from tasks.recognition.recipe import resolve_recipe
 
     cfg = dict(Recognition.defaults)
     Recognition.check_config(cfg)

@@ -86,4 +86,4 @@ def bench_register_datasets(register):
 
 @hookimpl
 def bench_register_perf_targets(register):
-    register("data", "benchmark.perf_data", "HDF5 random-access reads through the collate vs one dataset per sketch")
+    register("data", "benchmark.data.perf", "HDF5 random-access reads through the collate vs one dataset per sketch")

@@ -18,6 +18,7 @@ from benchmark.batch import StrokeBatch, collate
 from benchmark.contracts import MetricValue, RunInfo
 from benchmark.data.sketches import SketchData, SketchSplit
 from benchmark.errors import BenchError
+from benchmark.model import fresh_module
 from benchmark.plugins import Manager
 from benchmark.records import PER_SKETCH, atomic_write_text
 from benchmark.run.plan import RunSpec
@@ -118,14 +119,11 @@ class RunContext:
 
     def random_encoder(self, stream: int = 1):
         """The run's model architecture (the config of the first model built or loaded) at fresh
-        random weights (the encoder's default initialisation), in eval mode, seeded by ``(run seed, stream)``: the model-randomisation
-        control (Adebayo et al., 2018) of an explanation computed on the trained model."""
-        config = dict(self.model_config if self.model_config is not None else self.encoder_config)
-        # weights as the encoder initialises them by default (no pretrained backbone to download)
-        config.update({k: self.encoder_cls.defaults.get(k) for k in getattr(self.encoder_cls, "init_only", ())
-                       if k in config})
-        torch.manual_seed(self.seed * 1000 + stream)
-        return self.encoder_cls.build(len(self.data.categories), config).to(self.device).eval()
+        random weights (:func:`benchmark.model.fresh_module`), in eval mode, seeded by ``(run seed, stream)``:
+        the model-randomisation control (Adebayo et al., 2018) of an explanation or inversion computed on
+        the trained model, and the module the settings guards probe before training."""
+        config = self.model_config if self.model_config is not None else self.encoder_config
+        return fresh_module(self.encoder_cls, len(self.data.categories), config, self.seed * 1000 + stream, self.device)
 
     def _built_from(self, config: dict[str, Any], source: str) -> None:
         self.model_config, self.model_source = config, source

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from benchmark import ATTENTION, GRADIENTS, SLI, Encoder
 from benchmark.config import check_number
 from benchmark.errors import BenchError
+from encoders.stroke_vit.settings import DEFAULTS
 
 
 class StrokeViTEncoder(Encoder):
@@ -45,20 +46,7 @@ class StrokeViTEncoder(Encoder):
     #: Config keys that only choose initial weights: loading a checkpoint ignores them.
     init_only: ClassVar[frozenset[str]] = frozenset({"backbone", "location_init_std"})
     nullable: ClassVar[frozenset[str]] = frozenset({"location_init_std"})
-    defaults: ClassVar[dict[str, Any]] = {
-        "hidden_size": 192,
-        "num_layers": 12,
-        "num_heads": 3,
-        "mlp_size": 768,
-        "dropout": 0.1,
-        "attention_dropout": 0.1,
-        "max_strokes": 196,
-        "reference_compat": False,
-        "use_location": True,
-        "use_order": True,
-        "backbone": None,
-        "location_init_std": 1.0,
-    }
+    defaults: ClassVar[dict[str, Any]] = DEFAULTS
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Initialise a :class:`~encoders.stroke_vit.model.StrokeViT` from a HuggingFace ViT checkpoint.
+"""Initialise a stroke ViT (:class:`~encoders.stroke_vit.model.StrokeViT`) from a HuggingFace ViT checkpoint.
 
 As the reference: the ViT's encoder layers, final LayerNorm and CLS token are copied; patch and
 position embeddings and the pooler have no counterpart and are dropped.
@@ -12,16 +12,17 @@ import torch
 
 from benchmark.errors import BenchError
 from encoders.stroke_vit.hub import hub_error, require_hub_id
-from encoders.stroke_vit.model import HIDDEN_ACT, LAYER_NORM_EPS, StrokeViT
 
 #: (ViTConfig attribute, encoder config key) pairs that must agree.
 _SIZES = (("hidden_size", "hidden_size"), ("num_hidden_layers", "num_layers"),
           ("num_attention_heads", "num_heads"), ("intermediate_size", "mlp_size"))
 
 
-def init_from_backbone(module: StrokeViT, source: str) -> None:
+def init_from_backbone(module: torch.nn.Module, source: str) -> None:
     """Copy layers, final LayerNorm and CLS token of the ViT at ``source`` (a local folder written
-    by ``save_pretrained`` or a hub id such as ``google/vit-base-patch16-224``) into ``module``."""
+    by ``save_pretrained`` or a hub id such as ``google/vit-base-patch16-224``) into ``module``, a
+    stroke ViT: its ``vit_config`` (sizes, activation, LayerNorm epsilon) must match the backbone's.
+    (This module reads the model only through that interface, so that the model can import it.)"""
     vit = _load_vit(source)
     cfg = vit.config
     ours = module.vit_config
@@ -30,9 +31,9 @@ def init_from_backbone(module: StrokeViT, source: str) -> None:
     if wrong:
         raise BenchError(f"backbone {source!r} does not fit: {', '.join(wrong)}; set the encoder's sizes "
                          f"to the backbone's (e.g. --set num_layers=...) or pick another backbone")
-    if cfg.hidden_act != HIDDEN_ACT or abs(cfg.layer_norm_eps - LAYER_NORM_EPS) > 1e-15:
+    if cfg.hidden_act != ours.hidden_act or abs(cfg.layer_norm_eps - ours.layer_norm_eps) > 1e-15:
         raise BenchError(f"backbone {source!r} uses hidden_act={cfg.hidden_act!r}, layer_norm_eps="
-                         f"{cfg.layer_norm_eps}; stroke_vit supports only {HIDDEN_ACT!r} and {LAYER_NORM_EPS}")
+                         f"{cfg.layer_norm_eps}; stroke_vit supports only {ours.hidden_act!r} and {ours.layer_norm_eps}")
     with torch.no_grad():
         module.layers.load_state_dict(vit.layers.state_dict())
         module.layernorm.load_state_dict(vit.layernorm.state_dict())

@@ -29,6 +29,7 @@ from transformers.models.vit.modeling_vit import ViTLayer
 from benchmark.batch import StrokeBatch, reversal_index
 from benchmark.errors import BenchError
 from benchmark.model import EncoderModule
+from encoders.stroke_vit.backbone import init_from_backbone
 from encoders.stroke_vit.packed import FusedLayer, PackedLayout, packed_layers
 
 #: ``transformers.ViTConfig`` defaults the reference inherited from its pretrained backbones.
@@ -297,7 +298,5 @@ def build_stroke_vit(num_classes: int, config: dict[str, Any]) -> StrokeViT:
     if module.location is not None and config.get("location_init_std") is not None:
         nn.init.normal_(module.location.weight, std=float(config["location_init_std"]))
     if config.get("backbone"):
-        from encoders.stroke_vit.backbone import init_from_backbone
-
         init_from_backbone(module, str(config["backbone"]))
     return module

@@ -38,6 +38,7 @@ import torch
 from benchmark.errors import BenchError
 from encoders.stroke_vit.hub import hub_error, require_hub_id
 from encoders.stroke_vit.model import StrokeViT, build_stroke_vit
+from encoders.stroke_vit.settings import DEFAULTS
 
 IGNORED_PREFIXES = ("vit.embeddings.mask_token", "vit.embeddings.position_embeddings",
                     "vit.embeddings.patch_embeddings.", "vit.pooler.", "classifier.")
@@ -162,10 +163,8 @@ def from_reference(source: str | Path, num_classes: int | None = None,
     the reference head (its training data's class count). The full encoder config is kept as ``module.encoder_config`` (for
     :func:`benchmark.checkpoints.save_checkpoint` under ``stroke_vit_tiny`` / ``stroke_vit_base``).
     """
-    from encoders.stroke_vit import StrokeViTEncoder
-
     state, hf_config = read_reference_state_dict(source)
-    cfg = {**StrokeViTEncoder.defaults, **reference_config(state, hf_config), "reference_compat": True,
+    cfg = {**DEFAULTS, **reference_config(state, hf_config), "reference_compat": True,
            **(config or {})}
     rows = int(state["vit.fc.weight"].shape[0]) if "vit.fc.weight" in state else None
     num_classes = int(num_classes or rows or 0)

@@ -1,0 +1,105 @@
+"""Cost of the removal-based explainers (``bench perf attribution``).
+
+1. Occlusion over every stroke of ``--sketches`` (default 500) demo test sketches with one
+   ``stroke_vit_tiny`` (random weights, 12 classes, eval mode): batched
+   (:func:`tasks.attribution.explainers.occlusion.occlusion`: all leave-one-out variants of a batch of 64
+   sketches in forward passes of up to 512 variants) vs one removal per forward pass
+   (:func:`~tasks.attribution.explainers.occlusion.occlusion_one_at_a_time`); the same scores (max difference
+   printed), one run of each on the same model.
+2. Exact Shapley values (all ``2^n`` stroke subsets) of random-walk sketches of ``n`` strokes, as
+   ``n`` grows: seconds per sketch and variants evaluated.
+
+One run of each, so the figures carry the machine's noise (wall and this process's CPU time).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmark.batch import collate
+from benchmark.perf import emit, timed
+from tasks.attribution.explainers.occlusion import occlusion, occlusion_one_at_a_time
+from tasks.attribution.explainers.shapley import shapley
+
+BATCH = 64
+
+
+def measure(sketches: int = 500, max_strokes: int = 10) -> dict[str, Any]:
+    """The figures of this module's docstring, as one dict (``bench perf attribution --json``)."""
+    from benchmark.data.demo import load_demo
+    from encoders.stroke_vit import StrokeViTTiny
+
+    torch.manual_seed(0)
+    model = StrokeViTTiny.build(12, {}).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    split = load_demo().split("test")
+    chosen = np.sort(np.random.default_rng(0).choice(len(split), size=min(sketches, len(split)), replace=False))
+    counts = np.array([int((split.sketch(i)[:, 2] > 0.5).sum()) for i in chosen])
+    chosen = chosen[np.argsort(counts, kind="stable")]
+    batches = [collate(split.get(chosen[s:s + BATCH]), split.labels[chosen[s:s + BATCH]], chosen[s:s + BATCH])
+               for s in range(0, len(chosen), BATCH)]
+    strokes = int(counts.sum())
+    with torch.inference_mode():
+        fast, fast_wall, fast_cpu = timed(lambda: [occlusion(model, b, b.labels, 512) for b in batches])
+        slow, slow_wall, slow_cpu = timed(lambda: [occlusion_one_at_a_time(model, b, b.labels) for b in batches])
+    occlusion_rows = {"one removal at a time": {"seconds": slow_wall, "cpu_seconds": slow_cpu,
+                                                "strokes_per_s": strokes / slow_wall},
+                      "batched": {"seconds": fast_wall, "cpu_seconds": fast_cpu, "strokes_per_s": strokes / fast_wall}}
+    shapley_rows = []
+    rng = np.random.default_rng(0)
+    for n in range(2, max_strokes + 1):
+        batch = collate([random_walk(rng, n) for _ in range(8)], np.zeros(8, dtype=int), np.arange(8))
+        with torch.inference_mode():
+            _, wall, _ = timed(lambda: shapley(model, batch, batch.labels, 0, max_exact=n, samples=2, chunk=512))
+        shapley_rows.append({"strokes": n, "variants": 2 ** n, "seconds_per_sketch": wall / 8,
+                             "variants_per_s": 8 * 2 ** n / wall})
+    return {"sketches": len(chosen), "strokes": strokes, "threads": torch.get_num_threads(),
+            "occlusion": occlusion_rows, "speedup_wall": slow_wall / fast_wall, "speedup_cpu": slow_cpu / fast_cpu,
+            "max_abs_difference": max(float((a - b).abs().max()) for a, b in zip(fast, slow)),
+            "shapley": shapley_rows}
+
+
+def format_table(fig: dict[str, Any]) -> str:
+    lines = [f"occlusion: stroke_vit_tiny (random weights, 12 classes), {fig['sketches']} synthetic demo test "
+             f"sketches, {fig['strokes']} strokes, {fig['threads']} threads",
+             f"{'variant':<22} {'wall s':>8} {'cpu s':>8} {'strokes/s':>10}"]
+    for name, row in fig["occlusion"].items():
+        lines.append(f"{name:<22} {row['seconds']:>8.2f} {row['cpu_seconds']:>8.2f} {row['strokes_per_s']:>10.1f}")
+    lines.append(f"speed-up: {fig['speedup_wall']:.1f}x wall, {fig['speedup_cpu']:.1f}x cpu; "
+                 f"max |difference| {fig['max_abs_difference']:.2e}")
+    lines.append(f"exact Shapley (2 to {fig['shapley'][-1]['strokes']} strokes; 8 random-walk sketches each, batched):")
+    lines.append(f"{'strokes':>7} {'variants':>9} {'s / sketch':>11} {'variants/s':>11}")
+    for r in fig["shapley"]:
+        lines.append(f"{r['strokes']:>7} {r['variants']:>9} {r['seconds_per_sketch']:>11.4f} "
+                     f"{r['variants_per_s']:>11.0f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sketches", type=int, default=500)
+    parser.add_argument("--max-strokes", type=int, default=10, help="largest stroke count for exact Shapley")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    figures = measure(args.sketches, args.max_strokes)
+    emit(figures, args.json, format_table)
+    return 0
+
+
+def random_walk(rng: np.random.Generator, strokes: int, points: int = 8) -> np.ndarray:
+    """A sketch of ``strokes`` random-walk strokes of ``points`` points on the normalised canvas."""
+    parts = []
+    for _ in range(strokes):
+        xy = np.clip(rng.uniform(-0.6, 0.6, 2) + np.cumsum(rng.normal(0, 0.05, (points, 2)), axis=0), -0.74, 0.74)
+        end = np.zeros((points, 1))
+        end[-1] = 1
+        parts.append(np.hstack([xy, end]))
+    return np.vstack(parts).astype(np.float32)

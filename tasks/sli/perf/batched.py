@@ -1,0 +1,159 @@
+"""Throughput of stroke location inversion: the batched implementation vs the published loop.
+
+``bench perf sli`` inverts real QuickDraw sketches (the sample in
+``$BENCH_QUICKDRAW_DIR``, default ``../shared/quickdraw``; the synthetic ``demo`` test split where
+it is absent) with ``stroke_vit_tiny`` (random weights, 30 classes), 100 steps of the published
+protocol, and prints sketches per second of:
+
+- ``published (compat)``: the published loop, one sketch at a time, a full forward pass every step,
+  on a ``reference_compat=True`` model (196 stroke tokens, no attention mask), as released;
+- ``one at a time``: the same loop on the default model (tokens only for real strokes);
+- ``batched, 1 worker``: :func:`tasks.sli.inversion.invert_many` on batches of sketches sorted by
+  stroke count (shape embeddings computed once per batch, tokens packed), all threads inside each
+  operation;
+- ``batched, N workers``: the same with each batch split across ``N`` = ``--threads`` worker threads
+  of one intra-op thread each, as the SLI tasks run it on CPU;
+- ``batched bfloat16``: the latter with ``task.precision=bfloat16`` (opt-in, not the published
+  numerics; only faster on CPUs with bf16 instructions).
+
+Parameters are frozen in every variant (gradients with respect to locations only). The FLOP limit
+is this machine's float32 matmul rate divided by the FLOPs of the steps
+(:func:`encoders.stroke_vit.flops.sli_step_flops`): no float32 implementation can pass it. One run of
+each, so the figures carry the machine's noise; the published implementation was measured at
+0.16 sketches/s on this kind of machine (2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import numpy as np
+
+from benchmark.perf import matmul_gflops, timed
+from tasks.sli import SLIRecovery
+
+PUBLISHED_RATE = 0.16  # sketches/s of the released code, measured on a 2-core machine like this one
+NUM_CLASSES = 30
+ENCODER = "stroke_vit_tiny"
+SLI_BATCH_SIZE = SLIRecovery.defaults["batch_size"]
+
+
+def load_sketches(count: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray, str]:
+    """A seeded sample of ``count`` normalised sketches, their labels and where they came from."""
+    from benchmark.perf import default_source, real_sketches
+
+    folder = default_source()
+    if folder is not None:
+        sketches, labels, _ = real_sketches(folder)
+        source = f"real QuickDraw drawings (simplified, 30 SLI categories) from {folder}"
+    else:
+        from benchmark.data.demo import load_demo
+
+        split = load_demo().split("test")
+        sketches, labels = split.get(range(len(split))), np.asarray(split.labels)
+        source = "synthetic demo test split (QuickDraw sample not found)"
+    chosen = np.random.default_rng(seed).choice(len(sketches), size=min(count, len(sketches)), replace=False)
+    return [sketches[i] for i in chosen], labels[chosen], source
+
+
+def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketches: int = 4, batch_size: int | None = None,
+            steps: int = 100, threads: int = 2, seed: int = 0) -> dict[str, Any]:
+    """Rates (sketches/s, wall clock and per CPU second) of the five variants; the single-sketch
+    loops run on the first sketches of the batched sample. Returns ``{"rows": [...], "source",
+    "mean_strokes", ...}``."""
+    import torch
+
+    from benchmark.batch import collate
+    from benchmark.plugins import get_manager
+    from benchmark.model import freeze
+    from tasks.sampling import start_locations
+    from tasks.sli.inversion import Protocol, invert_many, invert_published
+
+    torch.set_num_threads(threads)
+    encoder = get_manager().encoder(ENCODER)
+    batch_size = batch_size or SLI_BATCH_SIZE
+    sketches, labels, source = load_sketches(batched_sketches, seed)
+    strokes = np.array([int((s[:, 2] > 0.5).sum()) for s in sketches])
+    protocol = Protocol(steps=steps)
+    bf16 = Protocol(steps=steps, precision="bfloat16")
+
+    def model(compat: bool):
+        torch.manual_seed(seed)
+        return freeze(encoder.build(NUM_CLASSES, {**encoder.defaults, "reference_compat": compat}))
+
+    def one_at_a_time(module, count: int) -> None:
+        for i in range(count):
+            batch = collate([sketches[i]], labels[i:i + 1], [i])
+            invert_published(module, batch, start_locations(batch, "randn", 0.1, seed), int(labels[i]), protocol)
+
+    def batched(module, protocol: Protocol, workers: int) -> None:
+        order = np.argsort(strokes, kind="stable")  # as ctx.eval_batches orders a shard
+        for lo in range(0, len(order), batch_size):
+            rows = order[lo:lo + batch_size]
+            batch = collate([sketches[i] for i in rows], labels[rows], rows)
+            invert_many(module, batch, start_locations(batch, "randn", 0.1, seed), batch.labels, protocol,
+                        workers=workers)
+
+    default_model, compat_model = model(False), model(True)
+    warm = collate(sketches[:2], labels[:2], [0, 1])  # first calls pay one-off kernel set-up costs
+    for module in (default_model, compat_model):
+        invert_many(module, warm, warm.locations, warm.labels, Protocol(steps=2))
+    workers = f"batched, {threads} worker{'s' if threads > 1 else ''}"
+    rows = []
+    for name, count, work in (
+            ("published (compat)", compat_sketches, lambda: one_at_a_time(compat_model, compat_sketches)),
+            ("one at a time", single_sketches, lambda: one_at_a_time(default_model, single_sketches)),
+            ("batched, 1 worker", len(sketches), lambda: batched(default_model, protocol, 1)),
+            (workers, len(sketches), lambda: batched(default_model, protocol, threads)),
+            ("batched bfloat16", len(sketches), lambda: batched(default_model, bf16, threads))):
+        _, wall, cpu = timed(work)
+        rows.append({"variant": name, "sketches": count, "seconds": wall, "cpu_seconds": cpu,
+                     "sketches_per_s": count / wall, "sketches_per_cpu_s": count / cpu})
+    for row in rows:
+        row["speedup_vs_compat"] = row["sketches_per_s"] / rows[0]["sketches_per_s"]
+        row["cpu_speedup_vs_compat"] = row["sketches_per_cpu_s"] / rows[0]["sketches_per_cpu_s"]
+        row["speedup_vs_published_0.16"] = row["sketches_per_s"] / PUBLISHED_RATE
+    from encoders.stroke_vit.flops import sli_step_flops
+
+    gflops = matmul_gflops(threads)
+    limit = gflops * 1e9 / (sli_step_flops(sketches) / len(sketches) * steps)
+    return {"rows": rows, "source": source, "matmul_gflops": gflops, "flop_limit_sketches_per_s": limit,
+            "mean_strokes": float(np.mean(strokes)),
+            "mean_points": float(np.mean([len(s) for s in sketches])), "steps": steps, "threads": threads,
+            "batch_size": batch_size, "model": "stroke_vit_tiny, random weights, 30 classes"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sketches", type=int, default=400, help="sketches for the batched variants")
+    parser.add_argument("--single", type=int, default=6, help="sketches for the one-at-a-time loop")
+    parser.add_argument("--compat", type=int, default=4, help="sketches for the published (compat) loop")
+    parser.add_argument("--batch-size", type=int, default=SLI_BATCH_SIZE, help="default: the SLI tasks' batch size")
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    out = measure(args.sketches, args.single, args.compat, args.batch_size, args.steps, args.threads)
+    if args.json:
+        print(json.dumps(out, indent=2, default=float))
+        return 0
+    print(f"SLI throughput: {out['model']}, {out['steps']} steps, {out['threads']} threads, batch {out['batch_size']}")
+    print(f"sketches: {out['source']}; mean {out['mean_strokes']:.1f} strokes, {out['mean_points']:.0f} points")
+    print(f"{'variant':<22} {'sketches':>8} {'wall s':>8} {'cpu s':>8} {'sketches/s':>11} {'x compat':>9} "
+          f"{'x 0.16/s':>9} {'per cpu s':>10} {'x compat':>9}")
+    for row in out["rows"]:
+        print(f"{row['variant']:<22} {row['sketches']:>8} {row['seconds']:>8.2f} {row['cpu_seconds']:>8.2f} "
+              f"{row['sketches_per_s']:>11.3f} {row['speedup_vs_compat']:>9.1f} {row['speedup_vs_published_0.16']:>9.1f} "
+              f"{row['sketches_per_cpu_s']:>10.3f} {row['cpu_speedup_vs_compat']:>9.1f}")
+    limit, compat, best = (out["flop_limit_sketches_per_s"], out["rows"][0]["sketches_per_s"],
+                           max(r["sketches_per_s"] for r in out["rows"][2:4]))
+    print(f"FLOP limit (float32, real tokens; matmul {out['matmul_gflops']:.0f} GFLOP/s): {limit:.2f} sketches/s "
+          f"= {limit / compat:.0f}x compat; batched float32 reaches {best / limit:.0%} of it")
+    print("wall-clock rates count other processes' load; 'per cpu s' divides by this process's CPU time")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
