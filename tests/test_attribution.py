@@ -18,6 +18,8 @@ from conftest import run_bench
 from tasks.attribution.run import curve_area
 
 SIZES = {"train": 8, "valid": 2, "test": 3}
+#: The control explainers every attribution run has beside the named ones.
+CONTROLS = ("random", "stroke_length", "point_count", "drawing_order", "centre_distance")
 TINY = ["--set", "encoder.num_layers=1", "--set", "recognition.epochs=1", "--set", "data.per_class_train=8",
         "--set", "data.per_class_valid=2", "--set", "data.per_class_test=3", "--threads", "1"]
 
@@ -66,17 +68,25 @@ def _records(results: Path, task: str) -> list[dict]:
 
 
 def test_attribution_tasks_end_to_end_one_and_two_processes(tmp_path):
-    """Real runs on the distractor demo: one row per explainer (random always there), declared
-    metrics with CIs, curves in the record contract, a thumbnail strip; two processes give the
-    same per-sketch rows as one."""
+    """Real runs on the distractor demo: one row per explainer (the controls always there), declared
+    metrics with CIs, curves in the record contract, a thumbnail strip, the pointing set's verdict
+    and the classifier's accuracy (a 1-epoch classifier is at chance: not ranked); two processes give
+    the same per-sketch rows as one."""
     results = tmp_path / "r"
     common = ["--encoder", "stroke_vit_tiny", "--data", "demo_distractors", "--results", str(results), *TINY]
     first = run_bench("run", "--task", "stroke_pointing", "--task", "stroke_deletion", "--explainer", "occlusion",
                       *common)
     assert first.returncode == 0, first.stderr
     pointing = {r["task"]["row_keys"]["explainer"]: r for r in _records(results, "stroke_pointing")}
-    assert set(pointing) == {"occlusion", "random"}
+    assert set(pointing) == {"occlusion", *CONTROLS}
     for record in pointing.values():
+        verdict = record["extra"]["pointing_set"]
+        assert set(verdict["controls"]) == set(CONTROLS) and isinstance(verdict["valid"], bool)
+        assert "demo_distractors" in verdict["source"]
+        classifier = record["extra"]["classifier"]
+        assert classifier["chance"] == 1 / 12 and classifier["ci"][0] <= classifier["accuracy"] <= classifier["ci"][1]
+        assert classifier["at_chance"] == any("at chance" in reason for reason in record["extra"]["unranked"])
+        assert record["metrics"]["classifier_accuracy"]["n"] == 36
         auroc = record["metrics"]["pointing_auroc"]
         assert 0 <= auroc["ci_low"] <= auroc["value"] <= auroc["ci_high"] <= 1 and auroc["n"] == 36
         svg = (results / "runs" / record["artifacts"]["thumbnails"]).read_text()
@@ -92,7 +102,7 @@ def test_attribution_tasks_end_to_end_one_and_two_processes(tmp_path):
     assert all(r["morf"][0] == r["lerf"][0] and abs(r["morf"][-1] - r["lerf"][-1]) < 1e-6 for r in rows)
 
     board = build(results, tasks=["stroke_pointing"])
-    assert "explainer" in board.row_fields and sorted(board.frame["explainer"]) == ["occlusion", "random"]
+    assert "explainer" in board.row_fields and sorted(board.frame["explainer"]) == sorted(["occlusion", *CONTROLS])
 
     two = run_bench("run", "--task", "stroke_pointing", "--explainer", "occlusion", "--nproc", "2",
                     "--results", str(tmp_path / "two"), "--checkpoint",

@@ -31,8 +31,8 @@ def _registered() -> dict:
 
 
 EXPLAINERS = _registered()
-BUILT_IN = {"random", "occlusion", "shapley", "gradient", "gradient_x_input", "integrated_gradients",
-            "attention_rollout"}
+BUILT_IN = {"random", "stroke_length", "point_count", "drawing_order", "centre_distance", "occlusion", "shapley",
+            "gradient", "gradient_x_input", "integrated_gradients", "attention_rollout"}
 
 
 class StrokeSum(EncoderModule):
@@ -155,12 +155,14 @@ def test_an_explainer_is_refused_on_an_encoder_lacking_its_requirement(tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "stroke_vit_tiny" in result.stderr
 
 
-def test_plan_adds_the_random_control_and_splits_explainer_settings(tmp_path):
+def test_plan_adds_the_controls_and_splits_explainer_settings(tmp_path):
     specs = plan(["stroke_deletion", "recognition"], ["stroke_vit_tiny"], "demo", 0, str(tmp_path),
                  ['stroke_deletion.explainer_config={"shapley": {"samples": 8}}'], explainers=["shapley", "gradient"])
     got = [(s.task, s.config["task"].get("explainer"), s.config["task"].get("explainer_config")) for s in specs]
     assert got == [("recognition", None, None), ("stroke_deletion", "shapley", {"shapley": {"samples": 8}}),
-                   ("stroke_deletion", "gradient", {}), ("stroke_deletion", "random", {})]
+                   ("stroke_deletion", "gradient", {}),
+                   *[("stroke_deletion", c, {}) for c in ("centre_distance", "drawing_order", "point_count", "random",
+                                                          "stroke_length")]]
     with pytest.raises(BenchError, match="explainer 'shapley'.*did you mean"):
         plan(["stroke_deletion"], ["stroke_vit_tiny"], "demo", 0, str(tmp_path),
              ['stroke_deletion.explainer_config={"shapley": {"sample": 8}}'])

@@ -43,11 +43,11 @@ PINNED = {
                            "p_original_drop": 0.919250322039305, "p_target_after": 0.9999100665251414, "skill": 0.0,
                            "steps_to_flip": 1.0, "success_at_start": 0.0, "success_on_canvas": 0.75,
                            "success_rate": 1.0}),
-    "stroke_deletion": ("1", {"deletion_gap": 0.006624964376290639, "gap_vs_random": 0.003496255725622177,
+    "stroke_deletion": ("2", {"classifier_accuracy": 0.4166666666666667, "deletion_gap": 0.006624964376290639, "gap_vs_random": 0.003496255725622177,
                               "lerf_area": 0.2662682005514701, "morf_area": 0.2596432361751795,
                               "p_full": 0.2693912076453368}),
-    "stroke_pointing": ("1", {"auroc_vs_random": 0.0, "pointing_auroc": 0.5, "top_is_evidence": 0.5}),
-    "sanity_randomisation": ("1", {"passed": 1.0, "spearman_full": -0.8333333333333331}),
+    "stroke_pointing": ("2", {"auroc_vs_random": 0.0, "classifier_accuracy": 0.4166666666666667, "pointing_auroc": 0.5, "top_is_evidence": 0.5}),
+    "sanity_randomisation": ("2", {"classifier_accuracy": 0.4166666666666667, "passed": 1.0, "spearman_full": -0.8333333333333331}),
 }
 
 
@@ -102,7 +102,7 @@ def test_scores_on_fixed_inputs_match_the_task_version(task, oracle_checkpoint, 
                      str(tmp_path), "--threads", "1", *SETTINGS[task])
     assert done.returncode == 0, done.stderr
     records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
-    # an attribution task runs its default explainer (occlusion) and the random control: pin the former
+    # an attribution task runs its default explainer (occlusion) and the controls: pin the former
     (record,) = [r for r in records if (r["task"].get("row_keys") or {}).get("explainer") in (None, "occlusion")]
     scores = {name: m["value"] for name, m in record["metrics"].items() if m["kind"] != "speed"}
     version, pinned = PINNED[task]

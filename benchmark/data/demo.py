@@ -13,11 +13,11 @@ Generated data is cached as a prepared ``.h5`` (same layout as ``bench data prep
 ``$BENCH_CACHE_DIR`` (default ``~/.cache/sketchxai-bench``), written atomically.
 
 With ``distractors = k > 0`` (dataset ``demo_distractors``) every sketch also gets ``k`` strokes
-drawn from one class-independent distribution (a short line, a small circle, a zigzag or a small
-arc, uniformly placed on the canvas) inserted at random places in the drawing order, and the file
-stores a per-stroke label (1 = evidence, 0 = distractor; ``stroke_labels`` in
-:mod:`benchmark.data.h5store`). The class strokes are the plain demo's (the distractors have their
-own random stream), and the plain demo (``k = 0``) is unchanged.
+of other sketches of its split, kept where they sit in their own drawing and inserted at random
+places in the drawing order (:mod:`benchmark.data.distractors`: the donors' classes are independent
+of the host's label), and the file stores a per-stroke label (1 = evidence, 0 = distractor;
+``stroke_labels`` in :mod:`benchmark.data.h5store`). The class strokes are the plain demo's,
+unchanged, and the plain demo (``k = 0``) is unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.data.distractors import VERSION as DISTRACTORS_VERSION, insert_distractors
 from benchmark.data.formats import strokes_to_points
 from benchmark.data.h5store import SPLITS, H5Writer, open_h5
 from benchmark.data.normalise import NORMALISATION, SIMPLIFIED_MAX, normalised_sketch
@@ -142,45 +143,13 @@ def _jitter(rng, strokes: list[Stroke]) -> list[Stroke]:
     return [out[i] for i in order]
 
 
-#: Sub-stream of a (seed, split, class) stream for distractor strokes.
-_DISTRACTOR_STREAM = 1
-
-
-def _distractor(rng) -> Stroke:
-    """One class-independent stroke at a uniform random place on the 256 canvas."""
-    cx, cy = rng.uniform(20, 236, 2)
-    size = rng.uniform(12, 30)
-    kind = int(rng.integers(4))
-    if kind == 0:
-        angle = rng.uniform(0, np.pi)
-        d = size * np.array([np.cos(angle), np.sin(angle)])
-        return _line(rng, cx - d[0], cy - d[1], cx + d[0], cy + d[1])
-    if kind == 1:
-        return _circle(rng, cx, cy, size / 2, (6, 14))
-    if kind == 2:
-        n = int(rng.integers(4, 8))
-        xs = cx + np.linspace(-size, size, n)
-        ys = cy + np.where(np.arange(n) % 2, size / 3, -size / 3) + rng.normal(0, 1.0, n)
-        return np.stack([xs, ys], 1)
-    return _arc(rng, cx, cy, size * 1.5, size / 2)
-
-
-def draw(name: str, rng: np.random.Generator, distractors: int = 0,
-         distractor_rng: np.random.Generator | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def draw(name: str, rng: np.random.Generator) -> np.ndarray:
     """One sketch of class ``name``: ``(n, 3)`` int32 x, y (0..255, as QuickDraw's simplified
-    files) and end-of-stroke. With ``distractors`` > 0 (drawn from ``distractor_rng``), also
-    returns the per-stroke labels (1 evidence, 0 distractor)."""
+    files) and end-of-stroke."""
     strokes = _jitter(rng, CLASSES[name][1](rng))
-    labels = np.ones(len(strokes), dtype=np.int8)
-    if distractors:
-        for _ in range(distractors):
-            at = int(distractor_rng.integers(len(strokes) + 1))
-            strokes.insert(at, _distractor(distractor_rng))
-            labels = np.insert(labels, at, 0)
     lo = np.min([s.min(0) for s in strokes], axis=0)
     scale = SIMPLIFIED_MAX / max(float((s - lo).max()) for s in strokes)
-    points = strokes_to_points([np.rint((s - lo) * scale).astype(np.int32) for s in strokes])
-    return (points, labels) if distractors else points
+    return strokes_to_points([np.rint((s - lo) * scale).astype(np.int32) for s in strokes])
 
 
 def cache_dir() -> Path:
@@ -193,7 +162,7 @@ def dataset_name(distractors: int) -> str:
 
 def cache_path(seed: int, sizes: dict[str, int], distractors: int = 0) -> Path:
     dims = "-".join(f"{s}{sizes[s]}" for s in SPLITS)
-    extra = f"-distractors{distractors}" if distractors else ""
+    extra = f"-distractors{distractors}v{DISTRACTORS_VERSION}" if distractors else ""
     return cache_dir() / f"demo-v{GENERATOR_VERSION}-seed{seed}-{dims}{extra}.h5"
 
 
@@ -203,18 +172,26 @@ def generate(out: Path, seed: int, sizes: dict[str, int], distractors: int = 0) 
     names = list(CLASSES)
     with H5Writer(out, names) as writer:
         for split_index, split in enumerate(SPLITS):
+            drawn = []  # (normalised x, y, end-of-stroke, source x, y), label, key
             for label, name in enumerate(names):
                 rng = np.random.default_rng([seed, split_index, label])
-                extra = np.random.default_rng([seed, split_index, label, _DISTRACTOR_STREAM])
                 for i in range(sizes[split]):
-                    points, strokes = draw(name, rng, distractors, extra) if distractors else (draw(name, rng), None)
-                    writer.add(split, normalised_sketch(points), points[:, :2], label, f"demo/{split}/{name}/{i}",
-                               stroke_labels=strokes)
+                    points = draw(name, rng)
+                    drawn.append((np.hstack([normalised_sketch(points), points[:, :2]]), label,
+                                  f"demo/{split}/{name}/{i}"))
+            sketches, strokes = [d[0] for d in drawn], [None] * len(drawn)
+            if distractors and len(drawn) > 1:
+                sketches, strokes = insert_distractors(sketches, distractors, [seed, split_index])
+            for sketch, (_, label, key), marks in zip(sketches, drawn, strokes):
+                writer.add(split, sketch[:, :3].astype(np.float32), sketch[:, 3:].astype(np.int32), label, key,
+                           stroke_labels=marks)
         source = {"format": "synthetic", "generator": f"demo v{GENERATOR_VERSION}", "seed": seed,
                   "classes": {n: d for n, (d, _) in CLASSES.items()}}
         if distractors:
             source["distractors"] = {"per_sketch": distractors, "stroke_labels": "1 evidence, 0 distractor",
-                                     "shapes": "short line, small circle, zigzag or small arc, uniform on the canvas"}
+                                     "version": DISTRACTORS_VERSION,
+                                     "strokes": "strokes of other sketches of the split (donors drawn uniformly, "
+                                                "any class), where they sit in their own drawing"}
         return writer.commit({
             "name": dataset_name(distractors), "synthetic": True, "normalisation": NORMALISATION,
             "source": source,

@@ -14,8 +14,8 @@ Schema (``schema_version`` 1), per split group ``train``, ``valid``, ``test``:
 - optional ``stroke_labels`` ``(total strokes,)`` int8, chunked and compressed: one label per stroke,
   sketch by sketch in drawing order (sketch ``i``'s strokes follow those of sketches ``0..i-1``; a
   stroke ends at a point with ``end_of_stroke = 1``). The ``demo_distractors`` dataset stores
-  1 = evidence (a stroke of the class drawing), 0 = distractor (a class-independent stroke added at
-  a random place). Present in every split or in none; covered by ``content_checksum``.
+  1 = evidence (a stroke of the class drawing), 0 = distractor (a stroke of another sketch, see
+  :mod:`benchmark.data.distractors`). Present in every split or in none; covered by ``content_checksum``.
 
 File attributes: ``schema_version``, ``name``, ``synthetic``, ``created_by``, and JSON strings
 ``categories`` (label ``i`` is ``categories[i]``), ``normalisation``, ``source`` (format, folder,

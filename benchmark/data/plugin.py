@@ -1,5 +1,5 @@
 """Built-in datasets, registered through the same hook as third-party plugins: ``demo`` (synthetic
-doodles, the default), ``demo_distractors`` (the same with labelled distractor strokes) and
+doodles, the default), ``demo_distractors`` (the same with labelled distractor strokes from other sketches) and
 ``quickdraw`` (a file made by ``bench data prepare``).
 
 Importing this module imports neither h5py nor torch (``bench list`` stays fast)."""
@@ -38,7 +38,7 @@ class DemoDataset(Dataset):
 
 
 class DemoDistractorsDataset(DemoDataset):
-    """The demo doodles plus class-independent distractor strokes at random places, each stroke
+    """The demo doodles plus distractor strokes taken from other sketches of the split, each stroke
     labelled evidence or distractor (for stroke_pointing)."""
 
     name = "demo_distractors"

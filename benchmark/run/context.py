@@ -139,14 +139,17 @@ class RunContext:
         return collate(split.get(indices), split.labels[indices], indices,
                        max_strokes=self.data_config["max_strokes"], max_points=self.data_config["max_points"])
 
-    def eval_batches(self, split_name: str, batch_size: int, indices: np.ndarray | None = None
-                     ) -> Iterator[StrokeBatch]:
+    def eval_batches(self, split_name: str, batch_size: int, indices: np.ndarray | None = None,
+                     split: SketchSplit | None = None) -> Iterator[StrokeBatch]:
         """This rank's exact share of a split (or of ``indices``), in batches of similar stroke
-        counts. Across ranks every sample appears exactly once."""
-        split = self.data.split(split_name)
+        counts. Across ranks every sample appears exactly once. ``split``: a split the task derived
+        from ``split_name`` (e.g. with distractor strokes added) to batch instead of the data's own."""
+        own = split is None or split is self.data.split(split_name)
+        split = self.data.split(split_name) if split is None else split
         idx = np.arange(len(split)) if indices is None else np.asarray(indices)
         mine = distributed.shard(idx, self.dist.rank, self.dist.world_size)
-        mine = mine[np.argsort(self.stroke_counts(split_name)[mine], kind="stable")]
+        counts = self.stroke_counts(split_name) if own else stroke_counts(split)
+        mine = mine[np.argsort(counts[mine], kind="stable")]
         for start in range(0, len(mine), batch_size):
             batch = self.make_batch(split, mine[start:start + batch_size])
             self._count_truncation(batch)

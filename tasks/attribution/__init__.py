@@ -9,16 +9,24 @@ and curves; :mod:`tasks.attribution.perf` ``bench perf attribution``.
 Each run scores one explainer (task setting ``explainer``, or ``bench run --explainer NAME``,
 repeatable; the ``random`` control always runs too) on one trained classifier (``--checkpoint`` or
 the provider's, as the SLI tasks), on a seeded sample of the split; the explained class is each
-sketch's label. Leaderboard rows are (encoder, explainer): ``row_keys = ("explainer",)``.
+sketch's label. Leaderboard rows are (encoder, explainer): ``row_keys = ("explainer",)``. Every
+run also reports the explained classifier's accuracy on the explained sketches
+(``classifier_accuracy``); a run whose CI contains chance is flagged and not ranked.
 
 - ``stroke_deletion``: strokes removed (:func:`benchmark.removal.remove_strokes`) most-important
   first (MoRF) and least-important first (LeRF); target probability after each removal, from the
   whole sketch to the empty one; area under each curve by the trapezoid rule over ``x`` = fraction
   of strokes removed, both end points included. Headline: LeRF area - MoRF area (0 for an
   uninformative order), and the same minus the random control's on the same sketch.
-- ``stroke_pointing`` (needs per-stroke labels: ``--data demo_distractors``): per sketch, the AUROC
-  of the scores separating evidence from distractor strokes (ties count 1/2; 0.5 = chance), the
-  top stroke being evidence, and the AUROC minus the random control's on the same sketch.
+- ``stroke_pointing``: per sketch, the AUROC of the scores separating evidence from distractor
+  strokes (ties count 1/2; 0.5 = chance), the top stroke being evidence, and the AUROC minus the
+  random control's on the same sketch. The distractors are strokes of other sketches of the split,
+  where they sit in their own drawing (:mod:`benchmark.data.distractors`): stored by
+  ``demo_distractors``, built at run time (``distractors`` per sketch, seeded) for any other data.
+  Every control explainer (``random``, ``stroke_length``, ``point_count``, ``drawing_order``,
+  ``centre_distance``: model-blind) is scored on the same sketches; the set is valid only when each
+  one's AUROC CI contains 0.5 or lies within [0.4, 0.6], else the record says "pointing set
+  invalid" and is not ranked (``extra.pointing_set``, ``extra.unranked``).
 - ``sanity_randomisation`` (Adebayo et al. 2018): the classifier's layers
   (``EncoderModule.randomisation_layers``) re-initialised from the output down, one more per
   step; per sketch the Spearman correlation of the trained model's stroke scores with the
@@ -49,6 +57,12 @@ class _AttributionTask(Task):
                                               least=1, nullable=True, null_means="all")
 
 
+def _accuracy() -> Metric:
+    return Metric(True, "top-1 accuracy of the explained classifier on the explained sketches (a run whose CI "
+                        "contains chance is not ranked)", "fraction", label="classifier top-1", field="correct",
+                  aggregation="proportion")
+
+
 def _speed(label: str) -> Metric:
     return Metric(True, "sketches explained and scored per second, all processes", "sketches/s", label=label,
                   kind="speed")
@@ -59,7 +73,7 @@ class StrokeDeletion(_AttributionTask):
 
     name = "stroke_deletion"
     description = "Stroke deletion: target probability as strokes are removed most/least important first"
-    version = "1"
+    version = "2"
     order = 30
     defaults = dict(_COMMON)
     metrics = {
@@ -73,6 +87,7 @@ class StrokeDeletion(_AttributionTask):
         "lerf_area": Metric(True, "area under the least-important-first deletion curve", "probability",
                             label="LeRF area", field="lerf_area"),
         "p_full": Metric(True, "mean target probability of the whole sketch", "probability", field="p_full"),
+        "classifier_accuracy": _accuracy(),
         "sketches_per_s": _speed("deletion speed"),
     }
 
@@ -86,10 +101,10 @@ class StrokePointing(_AttributionTask):
     """Ground-truth pointing: do the scores put evidence strokes above distractor strokes?"""
 
     name = "stroke_pointing"
-    description = "Stroke pointing: AUROC of stroke scores for evidence vs distractor strokes (demo_distractors)"
-    version = "1"
+    description = "Stroke pointing: AUROC of stroke scores for evidence vs distractor strokes"
+    version = "2"
     order = 31
-    defaults = dict(_COMMON)
+    defaults = {**_COMMON, "distractors": 3}
     metrics = {
         "pointing_auroc": Metric(True, "per-sketch AUROC of the stroke scores separating evidence from distractor "
                                        "strokes (ties 1/2; 0.5 = chance), mean over sketches", "AUROC",
@@ -99,8 +114,15 @@ class StrokePointing(_AttributionTask):
         "top_is_evidence": Metric(True, "fraction of sketches whose top-scored stroke is evidence", "fraction",
                                   label="top stroke evidence", headline=True, field="top_is_evidence",
                                   aggregation="proportion"),
+        "classifier_accuracy": _accuracy(),
         "sketches_per_s": _speed("pointing speed"),
     }
+
+    @classmethod
+    def check_config(cls, config):
+        super().check_config(config)
+        config["distractors"] = check_number(f"{cls.name}.distractors", config["distractors"], whole=True, least=1,
+                                             most=20)
 
     def run(self, ctx):
         from tasks.attribution.run import run_pointing
@@ -113,7 +135,7 @@ class SanityRandomisation(_AttributionTask):
 
     name = "sanity_randomisation"
     description = "Sanity check: Spearman of stroke scores, trained vs cascading-randomised classifier"
-    version = "1"
+    version = "2"
     order = 32
     defaults = {**_COMMON, "max_sketches": 100, "pass_below": 0.5}
     metrics = {
@@ -123,6 +145,7 @@ class SanityRandomisation(_AttributionTask):
                                 label="Spearman, randomised", headline=True, field="spearman_full"),
         "passed": Metric(True, "1 when the upper 95% bound of spearman_full is below pass_below (the scores "
                                "depend on the weights), else 0", "pass", label="sanity passed", headline=True),
+        "classifier_accuracy": _accuracy(),
         "sketches_per_s": _speed("sanity speed"),
     }
 

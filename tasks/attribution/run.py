@@ -1,5 +1,13 @@
 """Running the attribution tasks (:mod:`tasks.attribution`): sample, explain, score, gather.
 
+Every row also says whether the classifier got the sketch right (``correct``): a run whose
+classifier's accuracy CI on the explained sketches contains chance (1 / classes) explains a
+classifier that has learned nothing, and its record says it is not to be ranked
+(``extra.unranked``). Pointing runs also score every control explainer (``random`` and the
+model-blind statistics) on the same sketches: the pointing set is valid only when each control's
+mean AUROC CI contains 0.5 or lies within [0.4, 0.6] (:func:`pointing_set_verdict`); otherwise the
+record says "pointing set invalid" and is not ranked either.
+
 Every rank explains its exact share of a seeded sample of the split (``ctx.eval_batches``); the
 per-sketch rows (scores and curves as lists) are gathered on rank 0, which writes them with
 ``ctx.write_per_sketch`` (the core aggregates the declared metrics with 95% CIs), the mean curves
@@ -18,6 +26,7 @@ from scipy.stats import rankdata, spearmanr
 
 from benchmark import stats
 from benchmark.contracts import TaskResult
+from benchmark.data.distractors import VERSION as DISTRACTORS_VERSION, with_distractors
 from benchmark.errors import BenchError
 from benchmark.model import freeze
 from benchmark.progress import bar
@@ -27,6 +36,9 @@ from tasks.attribution.pictures import THUMBNAILS, mean_curve, thumbnail_strip
 from tasks.sampling import select_sketches
 
 CONTROL = "random"
+#: A pointing set is valid when every control's AUROC CI contains 0.5 or lies within this band.
+CHANCE_BAND = (0.4, 0.6)
+INVALID_SET = "pointing set invalid: a model-blind heuristic separates distractors"
 #: Sketch variants per forward pass when scoring deletion curves.
 _CHUNK = 512
 
@@ -46,7 +58,12 @@ class _Setup:
         self.indices = select_sketches(np.arange(len(split)), cfg["max_sketches"], ctx.seed)
 
     def batches(self):
-        return self.ctx.eval_batches(self.cfg["split"], self.cfg["batch_size"], indices=self.indices)
+        return self.ctx.eval_batches(self.cfg["split"], self.cfg["batch_size"], indices=self.indices, split=self.split)
+
+    @torch.no_grad()
+    def correct(self, batch) -> np.ndarray:
+        """Per sketch: does the classifier's top class equal the label?"""
+        return (self.model(batch).argmax(1) == batch.labels).cpu().numpy()
 
     def scores(self, explainer, batch, model=None) -> torch.Tensor:
         out = explainer.attribute(model or self.model, batch, batch.labels)
@@ -76,10 +93,34 @@ def _gathered(ctx, rows: list[dict]) -> list[dict]:
     return [] if got is None else list(got["row"])
 
 
-def _base_row(batch, b: int, scores: torch.Tensor) -> dict:
+def _base_row(batch, b: int, scores: torch.Tensor, correct: np.ndarray) -> dict:
     n = int(batch.num_strokes[b])
     return {"index": int(batch.index[b]), "label": int(batch.labels[b]), "num_strokes": n,
-            "scores": scores[b, :n].tolist()}
+            "correct": bool(correct[b]), "scores": scores[b, :n].tolist()}
+
+
+def chance_verdict(rows: list[dict], num_classes: int) -> dict:
+    """The explained classifier's accuracy on the explained sketches, its CI, and whether the CI
+    contains chance (``1 / num_classes``)."""
+    acc = stats.proportion(np.array([r["correct"] for r in rows], dtype=np.float64))
+    chance = 1.0 / max(num_classes, 1)
+    at_chance = acc.ci_low is None or acc.ci_low <= chance
+    return {"accuracy": acc.value, "ci": [acc.ci_low, acc.ci_high], "chance": chance, "at_chance": bool(at_chance)}
+
+
+def pointing_set_verdict(control_aurocs: dict[str, np.ndarray], seed: int) -> dict:
+    """Per control explainer the mean per-sketch AUROC with its CI, and whether the pointing set is
+    valid: every control's CI contains 0.5 or lies within :data:`CHANCE_BAND` (a score far below
+    0.5 separates the strokes as well as one far above, negated)."""
+    controls, valid = {}, True
+    for name, values in sorted(control_aurocs.items()):
+        m = stats.mean(np.asarray(values, dtype=np.float64), seed=seed)
+        lo, hi = m.ci_low, m.ci_high
+        ok = lo is not None and hi is not None and ((lo <= 0.5 <= hi) or (CHANCE_BAND[0] <= lo and hi <= CHANCE_BAND[1]))
+        controls[name] = {"auroc": m.value, "ci": [lo, hi], "chance_like": bool(ok)}
+        valid = valid and ok
+    return {"valid": bool(valid), "controls": controls,
+            "rule": f"every control's mean AUROC CI contains 0.5 or lies within [{CHANCE_BAND[0]}, {CHANCE_BAND[1]}]"}
 
 
 def _finish(ctx, setup: _Setup, rows: list[dict], elapsed: float, curves: dict, extra: dict | None = None,
@@ -87,6 +128,15 @@ def _finish(ctx, setup: _Setup, rows: list[dict], elapsed: float, curves: dict, 
     if not ctx.dist.is_main:
         return TaskResult(metrics={})
     ctx.write_per_sketch(setup.cfg["split"], rows)
+    extra = dict(extra or {})
+    unranked = list(extra.pop("unranked", []))
+    classifier = chance_verdict(rows, len(ctx.data.categories)) if rows else None
+    if classifier and classifier["at_chance"]:
+        lo, hi = classifier["ci"]
+        reason = (f"classifier at chance on the explained sketches: top-1 {classifier['accuracy']:.1%} "
+                  f"[{lo:.1%}, {hi:.1%}], chance {classifier['chance']:.1%}")
+        ctx.note(reason + "; an explanation of a classifier that learned nothing says nothing about the explainer")
+        unranked.append(reason)
     artifacts = {}
     shown = rows[:setup.cfg["thumbnails"]]
     if shown:
@@ -105,7 +155,8 @@ def _finish(ctx, setup: _Setup, rows: list[dict], elapsed: float, curves: dict, 
                              "explainer_version": setup.explainer.version,
                              "explainer_plugin": ctx.manager.entry("explainer", setup.explainer.name).plugin,
                              "explainer_config": setup.explainer.config, "control": CONTROL, "curves": curves,
-                             **(extra or {}), "timings": {"attribution_s": round(elapsed, 3)}})
+                             "classifier": classifier, "unranked": unranked,
+                             **extra, "timings": {"attribution_s": round(elapsed, 3)}})
 
 
 # -- deletion ------------------------------------------------------------------------------------
@@ -147,10 +198,11 @@ def run_deletion(ctx) -> TaskResult:
         scores, control = setup.scores(setup.explainer, batch), setup.scores(setup.control, batch)
         morf, lerf = (deletion_curves(setup.model, batch, scores, m) for m in (True, False))
         c_morf, c_lerf = (deletion_curves(setup.model, batch, control, m) for m in (True, False))
+        correct = setup.correct(batch)
         out = []
         for b in range(batch.size):
             gap = curve_area(lerf[b]) - curve_area(morf[b])
-            row = _base_row(batch, b, scores)
+            row = _base_row(batch, b, scores, correct)
             row.update(p_full=float(morf[b][0]), morf_area=curve_area(morf[b]), lerf_area=curve_area(lerf[b]),
                        gap=gap, gap_vs_random=gap - (curve_area(c_lerf[b]) - curve_area(c_morf[b])),
                        morf=morf[b].tolist(), lerf=lerf[b].tolist())
@@ -178,28 +230,55 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def pointing_split(ctx, split, per_sketch: int):
+    """``split`` itself where the data stores per-stroke labels (``demo_distractors``), else its
+    sketches with ``per_sketch`` distractor strokes from its own other sketches
+    (:func:`benchmark.data.distractors.with_distractors`, seeded by the run seed)."""
+    if split.stroke_labels is not None:
+        return split, {"source": f"dataset {ctx.data.name!r} (stored per-stroke labels)"}
+    if len(split) < 2:
+        raise BenchError(f"stroke_pointing: split {split.name!r} of {ctx.data.name!r} has {len(split)} sketch; "
+                         f"distractors need at least two")
+    return with_distractors(split, per_sketch, [ctx.seed]), {
+        "source": f"built from split {split.name!r} of {ctx.data.name!r}: {per_sketch} strokes of other sketches "
+                  f"of the split per sketch (benchmark.data.distractors v{DISTRACTORS_VERSION}, seed {ctx.seed})"}
+
+
 def run_pointing(ctx) -> TaskResult:
     setup = _Setup(ctx)
-    if setup.split.stroke_labels is None:
-        raise BenchError(f"stroke_pointing needs per-stroke evidence/distractor labels, which dataset "
-                         f"{ctx.data.name!r} does not store; run it with --data demo_distractors")
+    setup.split, built = pointing_split(ctx, setup.split, setup.cfg["distractors"])
+    controls = {name: cls({}, ctx.seed) for name, cls in sorted(ctx.manager.explainers.items()) if cls.control}
 
     def per_batch(batch):
         scores, control = setup.scores(setup.explainer, batch), setup.scores(setup.control, batch)
+        blind = {name: setup.scores(c, batch) for name, c in controls.items()}
+        correct = setup.correct(batch)
         out = []
         for b in range(batch.size):
-            row = _base_row(batch, b, scores)
+            row = _base_row(batch, b, scores, correct)
             n = row["num_strokes"]
             evidence = setup.split.stroke_labels_of(row["index"])[:n] == 1
             value = auroc(scores[b, :n].numpy(), evidence)
             row.update(evidence=evidence.astype(int).tolist(), auroc=value,
                        auroc_vs_random=value - auroc(control[b, :n].numpy(), evidence),
-                       top_is_evidence=bool(evidence[int(np.argmax(scores[b, :n].numpy()))]))
+                       top_is_evidence=bool(evidence[int(np.argmax(scores[b, :n].numpy()))]),
+                       control_auroc={k: auroc(v[b, :n].numpy(), evidence) for k, v in blind.items()})
             out.append(row)
         return out
 
     rows, elapsed = _loop(setup, "pointing", per_batch)
-    return _finish(ctx, setup, rows, elapsed, {}, stroke_labels=True)
+    extra = {}
+    if rows:
+        verdict = pointing_set_verdict({k: np.array([r["control_auroc"][k] for r in rows]) for k in controls},
+                                       ctx.seed)
+        extra = {"pointing_set": {**built, **verdict}}
+        if not verdict["valid"]:
+            worst = max(verdict["controls"].items(), key=lambda kv: abs(kv[1]["auroc"] - 0.5))
+            lo, hi = worst[1]["ci"]
+            reason = f"{INVALID_SET} ({worst[0]} AUROC {worst[1]['auroc']:.3f} [{lo:.3f}, {hi:.3f}])"
+            ctx.note(reason)
+            extra["unranked"] = [reason]
+    return _finish(ctx, setup, rows, elapsed, {}, extra=extra, stroke_labels=True)
 
 
 # -- sanity ---------------------------------------------------------------------------------------
@@ -228,6 +307,7 @@ def run_sanity(ctx) -> TaskResult:
     started = time.perf_counter()
     batches = list(setup.batches())
     trained = [setup.scores(setup.explainer, batch) for batch in batches]
+    correct = [setup.correct(batch) for batch in batches]
     model = copy.deepcopy(setup.model)
     names = [name for name, _ in layers]
     modules = dict(model.randomisation_layers())
@@ -246,7 +326,7 @@ def run_sanity(ctx) -> TaskResult:
     local = []
     for i, batch in enumerate(batches):
         for b in range(batch.size):
-            row = _base_row(batch, b, trained[i])
+            row = _base_row(batch, b, trained[i], correct[i])
             row.update(spearman=curves[i][b], spearman_full=curves[i][b][-1])
             local.append(row)
     rows = _gathered(ctx, local)

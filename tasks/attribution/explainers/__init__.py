@@ -31,6 +31,47 @@ class RandomExplainer(Explainer):
         return random_scores(batch, self.seed)
 
 
+class _BlindControl(Explainer):
+    """A model-blind control (:mod:`tasks.attribution.explainers.blind`): a stroke statistic that
+    never calls the model."""
+
+    control = True
+    statistic = ""
+
+    def attribute(self, model, batch, targets):
+        from tasks.attribution.explainers import blind
+
+        return getattr(blind, self.statistic)(batch)
+
+
+class StrokeLengthControl(_BlindControl):
+    name = "stroke_length"
+    description = "control: each stroke's arc length (ignores the model)"
+    statistic = "stroke_length"
+
+
+class PointCountControl(_BlindControl):
+    name = "point_count"
+    description = "control: each stroke's number of points (ignores the model)"
+    statistic = "point_count"
+
+
+class DrawingOrderControl(_BlindControl):
+    name = "drawing_order"
+    description = "control: each stroke's position in the drawing order, later higher (ignores the model)"
+    statistic = "drawing_order"
+
+
+class CentreDistanceControl(_BlindControl):
+    name = "centre_distance"
+    description = "control: distance of each stroke's centroid to the sketch's centre (ignores the model)"
+    statistic = "centre_distance"
+
+
+#: The model-blind controls beside ``random``.
+BLIND_CONTROLS = (StrokeLengthControl, PointCountControl, DrawingOrderControl, CentreDistanceControl)
+
+
 class OcclusionExplainer(Explainer):
     """Leave one stroke out: ``v(all) - v(all without the stroke)``, every stroke of every sketch of
     the batch evaluated together in chunks of ``chunk`` variants."""
@@ -137,5 +178,5 @@ class AttentionRolloutExplainer(Explainer):
         return attention_rollout(model, batch)
 
 
-EXPLAINERS = (RandomExplainer, OcclusionExplainer, ShapleyExplainer, GradientExplainer, GradientXInputExplainer,
+EXPLAINERS = (RandomExplainer, *BLIND_CONTROLS, OcclusionExplainer, ShapleyExplainer, GradientExplainer, GradientXInputExplainer,
               IntegratedGradientsExplainer, AttentionRolloutExplainer)
