@@ -8,6 +8,10 @@
    printed), one run of each on the same model.
 2. Exact Shapley values (all ``2^n`` stroke subsets) of random-walk sketches of ``n`` strokes, as
    ``n`` grows: seconds per sketch and variants evaluated.
+3. Where Captum is installed: the same occlusion scores computed by Captum's ``FeatureAblation``
+   (:mod:`tasks.attribution.captum_reference`, every stroke of a batch ablated in one pass) and
+   integrated gradients (16 steps) by Captum's ``IntegratedGradients``, beside ours on the same
+   sketches and model (the scores agree; the max difference is printed).
 
 One run of each, so the figures carry the machine's noise (wall and this process's CPU time).
 """
@@ -58,10 +62,40 @@ def measure(sketches: int = 500, max_strokes: int = 10) -> dict[str, Any]:
             _, wall, _ = timed(lambda: shapley(model, batch, batch.labels, 0, max_exact=n, samples=2, chunk=512))
         shapley_rows.append({"strokes": n, "variants": 2 ** n, "seconds_per_sketch": wall / 8,
                              "variants_per_s": 8 * 2 ** n / wall})
+    captum = _captum_rows(model, batches, strokes)
+    if captum:
+        occlusion_rows["captum FeatureAblation"] = captum.pop("occlusion")
     return {"sketches": len(chosen), "strokes": strokes, "threads": torch.get_num_threads(),
-            "occlusion": occlusion_rows, "speedup_wall": slow_wall / fast_wall, "speedup_cpu": slow_cpu / fast_cpu,
+            "occlusion": occlusion_rows, **captum, "speedup_wall": slow_wall / fast_wall, "speedup_cpu": slow_cpu / fast_cpu,
             "max_abs_difference": max(float((a - b).abs().max()) for a, b in zip(fast, slow)),
             "shapley": shapley_rows}
+
+
+def _captum_rows(model, batches, strokes: int) -> dict[str, Any]:
+    """Captum beside ours (occlusion and integrated gradients), or ``{}`` without Captum."""
+    try:
+        import captum  # noqa: F401
+    except ImportError:
+        return {}
+    from tasks.attribution.captum_reference import captum_scores
+    from tasks.attribution.explainers.gradients import integrated_gradients
+
+    width = max(int(b.stroke_mask.shape[1]) for b in batches)
+    theirs, wall, cpu = timed(lambda: [captum_scores("occlusion", model, b, b.labels, perturbations_per_eval=width)
+                                       for b in batches])
+    ours = [occlusion(model, b, b.labels, 512) for b in batches]
+    occlusion_row = {"seconds": wall, "cpu_seconds": cpu, "strokes_per_s": strokes / wall,
+                     "max_abs_difference": max(float((a - b).abs().max()) for a, b in zip(ours, theirs))}
+    few = batches[:2]
+    sketches = sum(b.size for b in few)
+    ig_ours, ours_wall, _ = timed(lambda: [integrated_gradients(model, b, b.labels, 16) for b in few])
+    ig_theirs, theirs_wall, _ = timed(lambda: [captum_scores("integrated_gradients", model, b, b.labels, steps=16)
+                                               for b in few])
+    return {"occlusion": occlusion_row,
+            "integrated_gradients": {"sketches": sketches, "ours_sketches_per_s": sketches / ours_wall,
+                                     "captum_sketches_per_s": sketches / theirs_wall,
+                                     "max_abs_difference": max(float((a - b).abs().max())
+                                                               for a, b in zip(ig_ours, ig_theirs))}}
 
 
 def format_table(fig: dict[str, Any]) -> str:
@@ -72,6 +106,16 @@ def format_table(fig: dict[str, Any]) -> str:
         lines.append(f"{name:<22} {row['seconds']:>8.2f} {row['cpu_seconds']:>8.2f} {row['strokes_per_s']:>10.1f}")
     lines.append(f"speed-up: {fig['speedup_wall']:.1f}x wall, {fig['speedup_cpu']:.1f}x cpu; "
                  f"max |difference| {fig['max_abs_difference']:.2e}")
+    if "captum FeatureAblation" in fig["occlusion"]:
+        row = fig["occlusion"]["captum FeatureAblation"]
+        ours = fig["occlusion"]["batched"]["strokes_per_s"]
+        lines.append(f"ours batched vs Captum FeatureAblation: {ours / row['strokes_per_s']:.1f}x; "
+                     f"max |difference| {row['max_abs_difference']:.2e}")
+        ig = fig["integrated_gradients"]
+        lines.append(f"integrated gradients (16 steps, {ig['sketches']} sketches): ours {ig['ours_sketches_per_s']:.1f} "
+                     f"sketches/s, Captum {ig['captum_sketches_per_s']:.1f} "
+                     f"({ig['ours_sketches_per_s'] / ig['captum_sketches_per_s']:.1f}x); "
+                     f"max |difference| {ig['max_abs_difference']:.2e}")
     lines.append(f"exact Shapley (2 to {fig['shapley'][-1]['strokes']} strokes; 8 random-walk sketches each, batched):")
     lines.append(f"{'strokes':>7} {'variants':>9} {'s / sketch':>11} {'variants/s':>11}")
     for r in fig["shapley"]:
