@@ -17,8 +17,11 @@ from benchmark.errors import BenchError
 DEFAULT_RESULTS = "results"
 #: ``bench run --help``'s examples (tests/test_examples.py runs each, the costly ones with --dry-run).
 RUN_EXAMPLES = """examples:
-  bench run                          the demo benchmark: train, invert, then the report and leaderboard
+  bench run                          the whole benchmark on demo: train, rely, invert, explain, then the report
   bench run --dry-run                what that would run (planned and checked, nothing run)
+  bench run --encoder seq_lstm --dry-run     the whole benchmark for one encoder (what it cannot take: skipped)
+  bench run --explainer gradient --dry-run   the attribution tasks for one explainer, beside occlusion and the controls
+  bench run --task recognition --encoder seq_lstm --set epochs=2    --task narrows to the tasks named
   bench run --set encoder.num_layers=6 --set data.max_strokes=64 --set task.max_sketches=50
   bench run --set epochs=2 --results /tmp/bench-results --report /tmp/bench-report
   bench run --data qd30.h5 --nproc 2   the same on real QuickDraw (bench data prepare), two processes
@@ -41,12 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     rn = sub.add_parser("run", help="run tasks on encoders and write one run record per pair",
                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=RUN_EXAMPLES)
-    rn.add_argument("--task", action="append", help="task name; repeatable (default: the built-in defaults)")
+    rn.add_argument("--task", action="append",
+                    help="task name; repeatable (default: the whole benchmark, for the named or default encoders and data)")
     rn.add_argument("--encoder", action="append", help="encoder name; repeatable (default: the built-in defaults)")
     rn.add_argument("--data", help="dataset name or prepared .h5 path (default: the built-in defaults)")
     rn.add_argument("--explainer", action="append",
                     help="explainer name for tasks with an `explainer` setting; repeatable (one run each; the "
-                         "control explainer, `random`, always runs too)")
+                         "control explainers always run too; without --task: the benchmark's attribution tasks, "
+                         "beside its reference explainers)")
     rn.add_argument("--nproc", type=int, default=1, help="local worker processes (torch.distributed)")
     rn.add_argument("--seed", type=_seeds, default=[0], metavar="S[,S...]",
                     help="run seed; several (0,1,2) run everything once per seed and the leaderboard "
@@ -163,15 +168,21 @@ def cmd_run(args) -> int:
     from benchmark import run
     from benchmark.plugins import get_manager
 
-    defaults = get_manager().run_defaults()
+    manager = get_manager()
+    defaults = manager.run_defaults()
     tasks, encoders, data = (args.task or defaults.get("tasks"), args.encoder or defaults.get("encoders"),
                              args.data or defaults.get("data"))
-    overrides, report = list(args.overrides), args.report
+    overrides, report, explainers = list(args.overrides), args.report, args.explainer
     benchmark = defaults.get("benchmark")
-    if benchmark and not (args.task or args.encoder or args.data):  # `bench run` alone: the whole benchmark
+    skipped = None
+    if benchmark and not args.task:  # no --task: the whole benchmark, for the named (or default) encoders and data
         tasks = benchmark.get("tasks") or tasks
         overrides = [*benchmark.get("set", []), *overrides]
         report = report or os.path.join(args.results, "report")
+        skipped = []
+        if args.explainer:  # --explainer alone: the tasks that take one, beside the reference explainers
+            tasks = [t for t in tasks if run.EXPLAINER in manager.task(t).defaults]
+            explainers = list(dict.fromkeys([*args.explainer, *benchmark.get("explainers", [])]))
     if not (tasks and encoders and data):
         raise BenchError("no default tasks, encoders or data (no plugin implements bench_run_defaults): name them "
                          "with --task, --encoder and --data")
@@ -183,12 +194,14 @@ def cmd_run(args) -> int:
         raise BenchError("--tensorboard / BENCH_TENSORBOARD needs TensorBoard: install it with "
                          "pip install -e '.[tensorboard]'")
     specs = run.plan(list(tasks), list(encoders), data, args.seed, args.results, overrides, args.checkpoint,
-                     args.resume, explainers=args.explainer)
+                     args.resume, explainers=explainers, skipped=skipped)
     if args.dry_run:
         for spec in specs:
             first = f" (training a {spec.classifier.task} classifier first if {args.results} holds none)" \
                 if spec.classifier else f" (classifier {spec.checkpoint})" if spec.checkpoint else ""
-            print(f"would run {spec.task} · {spec.encoder} · {spec.data} · seed {spec.seed}{first}")
+            print(f"would run {run.describe(spec)}{first}")
+        for line in skipped or ():
+            print(line)
         if report:
             print(f"then write the report to {report}")
         return 0
@@ -196,8 +209,12 @@ def cmd_run(args) -> int:
                       threads=args.threads)
     for record in records:
         metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in record["metrics"].items())
-        print(f"{record['run_id']}: {metrics}")
+        named = "".join(f" · {k} {v}" for k, v in ((record.get("task") or {}).get("variant") or {}).items())
+        named += "".join(f" · {k} {v}" for k, v in ((record.get("task") or {}).get("row_keys") or {}).items())
+        print(f"{record['run_id']}{named}: {metrics}")
         print(f"  record: {os.path.join(args.results, 'runs', record['run_id'] + '.json')}")
+    for line in skipped or ():
+        print(line)
     if report:
         _report(args.results, report)
     return 0

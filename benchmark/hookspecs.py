@@ -109,13 +109,16 @@ def bench_run_defaults():
     """What ``bench run`` runs when the command names no task, encoder or data.
 
     :return: ``{"tasks": [str], "encoders": [str], "data": str, "benchmark": {"tasks": [str],
-        "set": [str]}}`` (any key may be missing), or ``None`` to let the next implementation
-        answer. ``tasks``, ``encoders`` and ``data`` fill in what a command leaves out.
-        ``benchmark`` is the whole benchmark that ``bench run`` with none of ``--task``,
-        ``--encoder``, ``--data`` runs on the default encoders and data: its ``tasks`` (in place
-        of ``tasks``) with its ``set`` settings (``KEY=VALUE`` as ``--set``, applied before the
-        command's own), after which the command writes the HTML report of the results folder and
-        prints the leaderboard. The built-in tasks plugin provides it.
+        "set": [str], "explainers": [str]}}`` (any key may be missing), or ``None`` to let the next
+        implementation answer. ``tasks``, ``encoders`` and ``data`` fill in what a command leaves
+        out. ``benchmark`` is the whole benchmark that ``bench run`` without ``--task`` runs on the
+        named (else default) encoders and data: its ``tasks`` (in place of ``tasks``; a task an
+        encoder lacks the capabilities for is listed as skipped, with the reason) with its ``set``
+        settings (``KEY=VALUE`` as ``--set``, applied before the command's own), after which the
+        command writes the HTML report of the results folder and prints the leaderboard. With
+        ``--explainer NAME`` and no ``--task`` it runs those of its tasks that take an explainer,
+        for NAME beside its ``explainers`` (the reference explainers) and the controls. The
+        built-in tasks plugin provides it.
     """
 
 

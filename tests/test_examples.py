@@ -137,10 +137,35 @@ def test_bench_run_alone_is_the_whole_demo_benchmark_and_its_report(workdir):
     assert done.returncode == 0, done.stderr
     planned = [line.split(" · ")[0].removeprefix("would run ") for line in done.stdout.splitlines()
                if line.startswith("would run")]
-    assert planned == ["recognition", "location_reliance", "sli_recovery", "sli_transfer"]
+    assert list(dict.fromkeys(planned)) == ["recognition", "location_reliance", "sli_recovery", "sli_transfer",
+                                            "stroke_deletion", "stroke_pointing", "sanity_randomisation"]
+    # one run per explainer of an attribution task: the reference explainer and every control, named
+    assert "would run stroke_pointing · stroke_vit_tiny · demo · seed 0 · explainer occlusion" in done.stdout
+    assert "would run stroke_pointing · stroke_vit_tiny · demo · seed 0 · explainer stroke_length" in done.stdout
+    assert "would run sli_recovery · stroke_vit_tiny · demo · seed 0 · preset published" in done.stdout
     assert "then write the report to results/report" in done.stdout
-    named = run_bench("run", "--data", "demo", "--dry-run", cwd=workdir)  # naming anything: the plain defaults
+    named = run_bench("run", "--task", "recognition", "--dry-run", cwd=workdir)  # --task narrows: no report
     assert "would run recognition" in named.stdout and "sli_" not in named.stdout and "report" not in named.stdout
+
+
+def test_bench_run_for_an_encoder_is_the_whole_benchmark_with_what_it_cannot_take_skipped(workdir):
+    done = run_bench("run", "--encoder", "stroke_vit_tiny_no_location", "--dry-run", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "would run location_reliance · stroke_vit_tiny_no_location" in done.stdout
+    assert "would run stroke_pointing · stroke_vit_tiny_no_location · demo · seed 0 · explainer occlusion" in done.stdout
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 2 and all("needs encoder capabilities ['sli']" in line for line in skipped)
+    assert "then write the report to results/report" in done.stdout
+    # --explainer alone: the tasks that take one, for it beside the reference explainer and the controls
+    explained = run_bench("run", "--encoder", "raster_cnn", "--explainer", "attention_rollout", "--explainer",
+                          "gradient", "--dry-run", cwd=workdir)
+    assert explained.returncode == 0, explained.stderr
+    lines = explained.stdout.splitlines()
+    assert not any(line.startswith("would run recognition") or "sli_" in line for line in lines)
+    for explainer in ("gradient", "occlusion", "random", "stroke_length"):
+        assert f"would run stroke_deletion · raster_cnn · demo · seed 0 · explainer {explainer}" in explained.stdout
+    assert sum("explainer attention_rollout: explainer 'attention_rollout' needs encoder capabilities ['attention']"
+               in line for line in lines if line.startswith("skipped")) == 3
 
 
 def test_dry_run_names_the_classifier_it_would_train(workdir):

@@ -139,7 +139,7 @@ def test_non_finite_or_absurd_points_are_rejected_at_open(value, tmp_path):
     with pytest.raises(BenchError, match=r"split 'train' sketch 3 holds a non-finite or absurd coordinate"):
         open_h5(path)
     results = tmp_path / "results"
-    done = run_bench("run", "--data", str(path), "--encoder", "seq_lstm", "--set", "epochs=1", "--threads", "1",
+    done = run_bench("run", "--task", "recognition", "--data", str(path), "--encoder", "seq_lstm", "--set", "epochs=1", "--threads", "1",
                      "--results", str(results))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("bench: error: ") and "non-finite or absurd" in done.stderr

@@ -14,7 +14,7 @@ from conftest import ROOT, TINY_PLUGIN, run_bench
 PLUGINS = ROOT / "tests" / "plugins"
 EXAMPLE_DIR = ROOT / "plugins" / "sketchxai-bench-stroke-bag"
 BAD = str(PLUGINS / "bad_encoders.py")
-FAST = ["--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=2", "--threads", "1"]
+FAST = ["--task", "recognition", "--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=2", "--threads", "1"]
 
 
 def bench(*args, env=None):
@@ -91,7 +91,7 @@ def test_crafted_state_file_runs_no_code_on_resume(tmp_path):
 
 
 def test_non_finite_loss_stops_the_run_without_record_or_checkpoint(tmp_path):
-    done = bench("run", "--data", "tiny", "--encoder", "exploding", "--set", "epochs=2", "--threads", "1",
+    done = bench("run", "--task", "recognition", "--data", "tiny", "--encoder", "exploding", "--set", "epochs=2", "--threads", "1",
                  "--results", str(tmp_path))
     line = error_line(done)
     assert "training loss became nan at epoch 1, step 1" in line and "lower recognition.lr" in line
@@ -112,7 +112,7 @@ def test_a_diverging_learning_rate_stops_the_run(nproc, tmp_path):
 
 
 def test_wrong_logits_shape_fails_on_the_first_batch(tmp_path):
-    done = bench("run", "--data", "tiny", "--encoder", "wrong_logits", "--set", "epochs=3", "--threads", "1",
+    done = bench("run", "--task", "recognition", "--data", "tiny", "--encoder", "wrong_logits", "--set", "epochs=3", "--threads", "1",
                  "--results", str(tmp_path))
     line = error_line(done)
     assert ("encoder 'wrong_logits' (plugin 'bad_encoders') returned logits of shape [" in line
@@ -164,7 +164,7 @@ def test_interrupted_run_stays_resumable_and_failed_runs_are_not_resumed(tmp_pat
 
 def test_unknown_name_names_the_broken_plugin_and_run_warns(checkpoint, tmp_path):
     broken = str(PLUGINS / "broken_import.py")
-    done = bench("--plugin", broken, "run", "--data", "tiny", "--encoder", "my_encoder", "--results", str(tmp_path))
+    done = bench("--plugin", broken, "run", "--task", "recognition", "--data", "tiny", "--encoder", "my_encoder", "--results", str(tmp_path))
     line = error_line(done)
     assert "unknown encoder 'my_encoder'" in line
     assert "plugin 'broken_import'" in line and "is broken: failed to import: ModuleNotFoundError" in line

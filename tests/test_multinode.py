@@ -111,7 +111,7 @@ def _per_sketch(record: dict, results: Path) -> str:
 @pytest.mark.slow
 def test_two_torchrun_nodes_match_one_process(tmp_path):
     # lr 3e-4: the tolerance on the loss below is float summation order at this step size
-    args = ["--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=1", "--set", "lr=3e-4", "--threads", "1",
+    args = ["--task", "recognition", "--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=1", "--set", "lr=3e-4", "--threads", "1",
             "--seed", "5"]
     one = tmp_path / "one"
     done = run_bench(*PLUGINS, "run", *args, "--results", str(one), env=ENV)
@@ -146,7 +146,7 @@ def test_two_torchrun_nodes_match_one_process(tmp_path):
 
 @pytest.mark.slow
 def test_killing_one_node_stops_the_other_with_a_message(tmp_path):
-    args = ["--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=100000", "--threads", "1",
+    args = ["--task", "recognition", "--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=100000", "--threads", "1",
             "--results", str(tmp_path / "results")]
     first, second = _start_two(_port(), tmp_path / "logs", *args)
     try:

@@ -54,7 +54,7 @@ def test_entry_point_plugin_is_listed_and_runs(installed_example, tmp_path):
     assert {"name": "stroke_bag", "source": "entrypoint", "status": "ok"}.items() <= \
         {k: v for p in plugins if p["name"] == "stroke_bag" for k, v in p.items()}.items()
 
-    ran = run_bench("--plugin", str(TINY_PLUGIN), "run", "--encoder", "stroke_bag", "--data", "tiny",
+    ran = run_bench("--plugin", str(TINY_PLUGIN), "run", "--task", "recognition", "--encoder", "stroke_bag", "--data", "tiny",
                     "--set", "epochs=1", "--results", str(tmp_path), env=_env(installed_example))
     assert ran.returncode == 0, ran.stderr
     record = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())

@@ -11,7 +11,7 @@ from conftest import ROOT, TINY_PLUGIN, run_bench
 PLUGINS = ROOT / "tests" / "plugins"
 EXAMPLE_DIR = ROOT / "plugins" / "sketchxai-bench-stroke-bag"
 LOGGER = str(PLUGINS / "lifecycle_logger.py")
-FAST = ["--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=3"]
+FAST = ["--task", "recognition", "--data", "tiny", "--encoder", "stroke_bag", "--set", "epochs=3"]
 
 
 def bench(*args, env=None):

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import TINY_PLUGIN, run_bench
 
-FAST = ["--plugin", str(TINY_PLUGIN), "run", "--data", "tiny", "--encoder", "seq_lstm", "--set", "epochs=3",
+FAST = ["--plugin", str(TINY_PLUGIN), "run", "--task", "recognition", "--data", "tiny", "--encoder", "seq_lstm", "--set", "epochs=3",
         "--threads", "1"]
 
 

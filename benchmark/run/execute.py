@@ -20,7 +20,7 @@ from benchmark.errors import BenchError
 from benchmark.plugins import Manager, get_manager
 from benchmark.records import atomic_write_text, load_records, write_record
 from benchmark.run.context import RunContext
-from benchmark.run.plan import RunSpec, dataset_for
+from benchmark.run.plan import RunSpec, dataset_for, describe
 from benchmark.run.record import build_record, now
 
 #: The artifact label of a trained classifier (a folder of :mod:`benchmark.checkpoints`).
@@ -53,7 +53,7 @@ def execute(spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchD
     np.random.seed(spec.seed % 2**32)
     torch.manual_seed(spec.seed)
     manager.pm.hook.bench_run_started(run=ctx.info)
-    ctx.say(f"[bold]{spec.task}[/] · {spec.encoder} · {data.name} · seed {spec.seed} · "
+    ctx.say(f"[bold]{describe(spec, data.name)}[/] · "
             f"{info.world_size} process{'es' if info.world_size > 1 else ''} ({info.device})")
     task_started = time.time()
     result = task_cls().run(ctx)

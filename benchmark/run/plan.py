@@ -8,8 +8,10 @@ carries, when no ``--checkpoint`` is given, the spec of the classifier run it ma
 the provider task (hook ``bench_classifier_provider``) with its defaults plus only the settings that
 name it.
 A task with an ``explainer`` setting (attribution tasks) gets one run per explainer: those of
-``--explainer`` (else its setting), plus every control explainer (``Explainer.control``, the
-``random`` one built in), each checked against the encoder's capabilities.
+``--explainer`` (else its setting), plus every control explainer (``Explainer.control``: ``random``
+and the model-blind statistics built in), each checked against the encoder's capabilities. Given a
+``skipped`` list (the whole benchmark for an encoder), a task or explainer the encoder cannot take
+is listed there with the reason instead of failing the command.
 """
 
 from __future__ import annotations
@@ -55,10 +57,41 @@ class RunSpec:
     seeds: tuple[int, ...] = ()
 
 
-def new_run_id(task: str, encoder: str, data: str) -> str:
+@dataclass(frozen=True)
+class Skipped:
+    """A (task, encoder[, explainer]) the whole benchmark leaves out, and why."""
+
+    task: str
+    encoder: str
+    reason: str
+    explainer: str | None = None
+
+    def __str__(self) -> str:
+        who = f"{self.task} · {self.encoder}" + (f" · explainer {self.explainer}" if self.explainer else "")
+        return f"skipped {who}: {self.reason}"
+
+
+def qualifiers(task_cls, cfg: dict[str, dict[str, Any]]) -> list[tuple[str, Any]]:
+    """The settings that tell a task's runs apart on a leaderboard (``Task.variant_keys``, e.g. the
+    SLI ``preset``, and ``Task.row_keys``, e.g. the ``explainer``), with their values."""
+    keys = dict.fromkeys((*task_cls.variant_keys, *task_cls.row_keys))
+    return [(k, cfg["task"][k]) for k in keys if k in cfg["task"]]
+
+
+def describe(spec: RunSpec, data_name: str | None = None) -> str:
+    """``task · encoder · data · seed N[ · explainer E][ · preset P]``: one run, as every line names it."""
+    from benchmark.plugins import get_manager
+
+    named = "".join(f" · {k} {v}" for k, v in qualifiers(get_manager().task(spec.task), spec.config))
+    return f"{spec.task} · {spec.encoder} · {data_name or spec.data} · seed {spec.seed}{named}"
+
+
+def new_run_id(task: str, encoder: str, data: str, named: Sequence[Any] = ()) -> str:
+    """``STAMP-task-encoder-data[-explainer][-preset]-HEX`` (the record's file name)."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    data_name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", Path(data).stem if is_path(data) else data)
-    return f"{stamp}-{task}-{encoder}-{data_name}-{secrets.token_hex(3)}"
+    parts = [task, encoder, Path(data).stem if is_path(data) else data, *(str(v) for v in named)]
+    middle = "-".join(re.sub(r"[^A-Za-z0-9_.\-]+", "_", part) for part in parts)
+    return f"{stamp}-{middle}-{secrets.token_hex(3)}"
 
 
 def is_path(data: str) -> bool:
@@ -84,20 +117,26 @@ def dataset_for(manager: Manager, data: str) -> tuple[type, dict[str, Any]]:
 
 def plan(tasks: list[str], encoders: list[str], data: str, seed: int | Sequence[int], results: str,
          overrides: list[str], checkpoint: str | None = None, resume: bool = False,
-         explainers: list[str] | None = None) -> list[RunSpec]:
+         explainers: list[str] | None = None, skipped: list[Skipped] | None = None) -> list[RunSpec]:
     """Resolve names and configs for every (encoder, task) pair (and explainer, for tasks with an
     ``explainer`` setting); unknown names and unusable settings fail here, before any work starts.
     Several seeds (``[0, 1, 2]``) plan every run once per seed, seed by seed, each SLI-style run
-    with the classifier of its own seed."""
+    with the classifier of its own seed. With ``skipped`` (a list), pairs and explainers that need a
+    capability the encoder lacks are appended to it (:class:`Skipped`) instead of raising."""
     if not isinstance(seed, int):
         seeds = tuple(dict.fromkeys(int(s) for s in seed))
         if not seeds:
             raise BenchError("--seed: give at least one seed, e.g. --seed 0 or --seed 0,1,2")
         if len(seeds) == 1:
-            return plan(tasks, encoders, data, seeds[0], results, overrides, checkpoint, resume, explainers)
-        return [replace(spec, seeds=seeds, classifier=replace(spec.classifier, seeds=seeds) if spec.classifier else None)
-                for s in seeds
-                for spec in plan(tasks, encoders, data, s, results, overrides, checkpoint, resume, explainers)]
+            return plan(tasks, encoders, data, seeds[0], results, overrides, checkpoint, resume, explainers, skipped)
+        out = []
+        for s in seeds:
+            once: list[Skipped] | None = [] if skipped is not None else None
+            out += [replace(spec, seeds=seeds, classifier=replace(spec.classifier, seeds=seeds) if spec.classifier else None)
+                    for spec in plan(tasks, encoders, data, s, results, overrides, checkpoint, resume, explainers, once)]
+            if skipped is not None:
+                skipped += [x for x in once if x not in skipped]
+        return out
     manager = get_manager()
     dataset_cls, data_fixed = dataset_for(manager, data)
     # a task that needs a trained classifier runs after the run in the command that may provide it
@@ -115,9 +154,15 @@ def plan(tasks: list[str], encoders: list[str], data: str, seed: int | Sequence[
     specs, built = [], set()
     for encoder, encoder_cls in encoder_classes.items():
         for task, task_cls in task_classes.items():
-            _check_capabilities(task_cls, encoder_cls)
+            try:
+                _check_capabilities(task_cls, encoder_cls)
+            except BenchError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(Skipped(task, encoder, _short(exc)))
+                continue
             base = routed.config(task, task_cls.defaults, encoder_cls.defaults, data_defaults)
-            for cfg in _explainer_configs(manager, task_cls, encoder_cls, base, explainers):
+            for cfg in _explainer_configs(manager, task_cls, encoder_cls, base, explainers, skipped):
                 check_config(manager, task_cls, encoder_cls, dataset_cls, cfg, built)
                 classifier = None
                 if task_cls.requires_trained and checkpoint is None:
@@ -137,8 +182,13 @@ def plan(tasks: list[str], encoders: list[str], data: str, seed: int | Sequence[
 EXPLAINER, EXPLAINER_CONFIG = "explainer", "explainer_config"
 
 
-def _explainer_configs(manager: Manager, task_cls, encoder_cls, cfg: dict, explainers: list[str] | None
-                       ) -> list[dict]:
+def _short(exc: BenchError) -> str:
+    """The reason part of a capability error (up to its advice)."""
+    return str(exc).split("; ")[0]
+
+
+def _explainer_configs(manager: Manager, task_cls, encoder_cls, cfg: dict, explainers: list[str] | None,
+                       skipped: list[Skipped] | None = None) -> list[dict]:
     """The run configs of one (task, encoder): one per explainer for a task with an ``explainer``
     setting (the named ones, then the controls), else ``cfg`` itself."""
     if EXPLAINER not in task_cls.defaults:
@@ -158,6 +208,10 @@ def _explainer_configs(manager: Manager, task_cls, encoder_cls, cfg: dict, expla
         explainer_cls = manager.explainer(name)
         missing = explainer_cls.requires - encoder_cls.capabilities
         if missing:
+            if skipped is not None:
+                skipped.append(Skipped(task_cls.name, encoder_cls.name, f"explainer {name!r} needs encoder "
+                                       f"capabilities {sorted(missing)}, which it does not declare", name))
+                continue
             able = sorted(e for e, c in manager.encoders.items() if explainer_cls.requires <= c.capabilities)
             raise BenchError(f"explainer {name!r} needs encoder capabilities {sorted(missing)}, which encoder "
                              f"{encoder_cls.name!r} does not declare; encoders that have them: "
@@ -174,7 +228,8 @@ def _spec(task_cls, encoder_cls, data: str, cfg: dict, seed: int, results: str, 
     fingerprint = hashlib.sha256(json.dumps(
         [task_cls.name, task_cls.version, encoder_cls.name, encoder_cls.version, data, cfg, seed, checkpoint,
          classifier.fingerprint if classifier else None], sort_keys=True, default=str).encode()).hexdigest()
-    run_id = (_resumable(results, fingerprint) if resume else None) or new_run_id(task_cls.name, encoder_cls.name, data)
+    run_id = ((_resumable(results, fingerprint) if resume else None)
+              or new_run_id(task_cls.name, encoder_cls.name, data, [v for _, v in qualifiers(task_cls, cfg)]))
     return RunSpec(run_id, task_cls.name, encoder_cls.name, data, cfg, seed, results, checkpoint, resume, fingerprint,
                    classifier, classifier_settings)
 
