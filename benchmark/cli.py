@@ -29,14 +29,34 @@ RUN_EXAMPLES = """examples:
 """
 
 
+#: ``bench --help``'s examples (tests/test_examples.py runs each, the costly ones with --dry-run).
+MAIN_EXAMPLES = """examples:
+  bench run                                  the whole benchmark on the demo data, then the report
+  bench run --encoder seq_lstm --dry-run     what the benchmark would run for one encoder
+  bench list encoders                        what is registered (also tasks, datasets, explainers, plugins)
+  bench leaderboard                          the boards of the run records in ./results
+  bench perf list                            the throughput targets
+  bench data prepare --source quickdraw/full/simplified --categories 30 --out qd30.h5
+"""
+#: ``bench list --help``'s examples.
+LIST_EXAMPLES = """examples:
+  bench list encoders                        name, capabilities, plugin, description
+  bench list encoders '*vit*'                a shell-style filter on names
+  bench list tasks --json                    every setting and metric declaration
+  bench list plugins                         built-ins, entry points and files, broken ones with why
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench", description="sketchxai-bench: XAI benchmarks on human sketches.")
+    parser = argparse.ArgumentParser(prog="bench", description="sketchxai-bench: XAI benchmarks on human sketches.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=MAIN_EXAMPLES)
     parser.add_argument("--version", action="version", version=f"sketchxai-bench {__version__}")
     parser.add_argument("--plugin", action="append", default=[], metavar="PATH",
                         help="load a one-file plugin (a .py path or module name); repeatable")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ls = sub.add_parser("list", help="list registered encoders, tasks, datasets, explainers or plugins")
+    ls = sub.add_parser("list", help="list registered encoders, tasks, datasets, explainers or plugins",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=LIST_EXAMPLES)
     ls.add_argument("what", choices=["encoders", "tasks", "datasets", "explainers", "plugins"])
     ls.add_argument("pattern", nargs="?", default="*", help="shell-style filter on names, e.g. '*vit*'")
     ls.add_argument("--json", action="store_true", help="print JSON on stdout")

@@ -71,7 +71,8 @@ def bench_log_metrics(run, step, metrics):
     """Called on rank 0 whenever a task logs intermediate metrics (a training epoch, an SLI step).
 
     :param run: the :class:`benchmark.RunInfo` given to ``bench_run_started``.
-    :param step: int, monotonically increasing within a run.
+    :param step: int, monotonically increasing within a run, counting from 1 (a training run's step
+        is its epoch, numbered as the progress lines number it).
     :param metrics: ``dict[str, float]`` of what was measured at ``step``.
     :return: nothing (ignored).
     """

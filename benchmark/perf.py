@@ -11,6 +11,7 @@ stderr, the others still run, and the exit status is the worst one.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import io
@@ -28,9 +29,18 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 
 
+#: ``bench perf --help``'s examples (tests/test_examples.py runs ``list``; the targets take minutes).
+EXAMPLES = """examples:
+  bench perf list                           the targets and what each measures
+  bench perf sli -- --threads 1             one target, its own options after --
+  bench perf --json                         every target, one JSON object
+"""
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("perf", help="measure throughput (side by side with its baseline)",
-                                   description="targets: `bench perf list` names them")
+                                   description="targets: `bench perf list` names them",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     parser.add_argument("target", nargs="?", default="all", help="a target name, 'all' (default) or 'list'")
     parser.add_argument("args", nargs="*", help="options passed to the target (after --)")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object")

@@ -33,10 +33,15 @@ TORCHRUN = "  # torchrun"
 PARSE_ONLY = {("data", "download"): "downloads from the internet", ("perf",): "timed figures, minutes each"}
 
 
-def help_examples() -> list[str]:
-    """The commands of ``bench run --help``'s examples (the part before the description)."""
-    done = run_bench("run", "--help")
+#: Every command whose ``--help`` shows examples.
+WITH_EXAMPLES = [(), ("run",), ("list",), ("leaderboard",), ("data", "prepare"), ("data", "download"), ("perf",)]
+
+
+def help_examples(*command: str) -> list[str]:
+    """The commands of ``bench COMMAND --help``'s examples (the part before each description)."""
+    done = run_bench(*command, "--help")
     assert done.returncode == 0, done.stderr
+    assert "examples:" in done.stdout, f"bench {' '.join(command)} --help shows no examples"
     text = done.stdout.split("examples:", 1)[1]
     return [re.split(r"\s{2,}", line.strip())[0] for line in text.splitlines() if line.strip().startswith("bench ")]
 
@@ -111,16 +116,21 @@ def _check(command: str, workdir: Path, quickdraw_dir: Path) -> None:
 
 
 def test_help_examples_are_classified_and_include_the_one_command_benchmark():
-    examples = help_examples()
+    examples = help_examples("run")
     assert "bench run" in examples and len(examples) >= 5
-    for command in examples:
-        _how(_words(command))
+    for command in WITH_EXAMPLES:
+        found = help_examples(*command)
+        assert found, command
+        for example in found:
+            _how(_words(example))
 
 
-def test_every_help_example_works(workdir, quickdraw_dir):
+@pytest.mark.parametrize("command", WITH_EXAMPLES, ids=lambda c: " ".join(c) or "bench")
+def test_every_help_example_works(command, workdir, quickdraw_dir):
     _check("bench data prepare --source x --categories 30 --out qd30.h5", workdir, quickdraw_dir)  # the file they name
-    for command in help_examples():
-        _check(command, workdir, quickdraw_dir)
+    for example in help_examples(*command):
+        assert _words(example)[:len(command)] == list(command) or not command, example
+        _check(example, workdir, quickdraw_dir)
 
 
 def test_every_readme_command_works(workdir, quickdraw_dir):

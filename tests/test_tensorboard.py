@@ -26,7 +26,7 @@ def test_event_files_hold_the_logged_epochs_and_final_metrics(tmp_path):
     events.Reload()
     tags = events.Tags()["scalars"]
     losses = events.Scalars("recognition/train_loss")
-    assert [e.step for e in losses] == [0, 1, 2] and all(e.value > 0 for e in losses)
+    assert [e.step for e in losses] == [1, 2, 3] and all(e.value > 0 for e in losses)  # epochs count from 1, as printed
     assert "recognition/valid_top1" in tags
     final = events.Scalars("recognition/final/top1")
     assert final[0].value == pytest.approx(record["metrics"]["top1"]["value"])

@@ -10,6 +10,19 @@ from benchmark.data.formats import FORMATS
 _SETS = "30 (the SketchXAI list), 345 (all), a file of names (one a line) or name,name,..."
 
 
+#: ``bench data prepare --help``'s examples (tests/test_examples.py runs each, --source replaced by the real sample).
+PREPARE_EXAMPLES = """examples:
+  bench data prepare --source quickdraw/full/simplified --categories 30 --out qd30.h5
+  bench data prepare --source quickdraw/full/simplified --categories cat,dog,apple --out three.h5 --max-per-category 20
+  bench data prepare --source quickdraw/full/simplified --categories 30 --out qd30.h5 --force --workers 2
+"""
+#: ``bench data download --help``'s examples (parsed by the tests: they need the internet).
+DOWNLOAD_EXAMPLES = """examples:
+  bench data download --categories 30 --format simplified --dest quickdraw/full/simplified
+  bench data download --categories cat,dog --format sketchrnn --dest npz/
+"""
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``data`` command (with ``prepare`` and ``download``) to an argparse ``subparsers``;
     each sets ``func=handler(args) -> exit code``."""
@@ -21,7 +34,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        description="Read each category's file in --source (simplified or raw .ndjson, "
                                    "sketch-rnn .npz or .bin; detected) into one HDF5 file with "
                                    "train/valid/test splits (npz keeps its published splits; others "
-                                   "are split by a hash of key_id).")
+                                   "are split by a hash of key_id).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PREPARE_EXAMPLES)
     p.add_argument("--source", required=True, metavar="DIR", help="folder of <category>.<ext> files")
     p.add_argument("--categories", default="30", metavar="SET", help=f"{_SETS} (default: 30)")
     p.add_argument("--out", required=True, metavar="FILE.h5", help="the file to write (atomically)")
@@ -38,7 +52,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     d = sub.add_parser("download", help="download QuickDraw files (resumable)",
                        description="Download one file per category from Google's public QuickDraw "
-                                   "bucket (or --base-url), resuming partial files.")
+                                   "bucket (or --base-url), resuming partial files.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=DOWNLOAD_EXAMPLES)
     d.add_argument("--categories", default="30", metavar="SET", help=f"{_SETS} (default: 30)")
     d.add_argument("--format", required=True, choices=FORMATS,
                    help="simplified/raw ndjson, sketchrnn npz or binary .bin")

@@ -3,6 +3,8 @@ HTML report folder (rules in :mod:`benchmark.report.leaderboard`)."""
 
 from __future__ import annotations
 
+import argparse
+
 import sys
 from pathlib import Path
 
@@ -12,8 +14,18 @@ FORMATS = ("table", "md", "csv", "json", "html")
 SUFFIXES = {".md": "md", ".markdown": "md", ".csv": "csv", ".json": "json", ".txt": "table"}
 
 
+#: ``bench leaderboard --help``'s examples (tests/test_examples.py runs each on the committed records).
+EXAMPLES = """examples:
+  bench leaderboard                                   the boards of ./results, fitted to the terminal
+  bench leaderboard --task sli_recovery --format md   one task's columns as Markdown
+  bench leaderboard --format csv --out leaderboard.csv
+  bench leaderboard --out report                      the HTML report (a folder: report/index.html)
+"""
+
+
 def add_parser(subparsers) -> None:
-    lb = subparsers.add_parser("leaderboard", help="rank encoders from the run records of a results folder")
+    lb = subparsers.add_parser("leaderboard", help="rank encoders from the run records of a results folder",
+                               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     lb.add_argument("--results", default="results", help="results folder holding runs/*.json (default results)")
     lb.add_argument("--format", choices=FORMATS,
                     help="table (default; rich), md, csv, json, or html (a report folder: needs --out DIR); "

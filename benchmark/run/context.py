@@ -43,7 +43,7 @@ class RunContext:
     model_source: str = "command"
     per_sketch_metrics: dict[str, MetricValue] = field(default_factory=dict)
     per_sketch_file: str | None = None
-    _step: int = 0
+    _step: int = 1  # logged steps count from 1, as epochs in the progress lines
 
     # -- what the run is about --------------------------------------------------------------
     @property

@@ -177,7 +177,7 @@ def train(ctx):
                                  "selected_on": cfg["valid_split"]})
             ctx.log_metrics({"epoch": epoch + 1, "train_loss": totals[0] / max(totals[1], 1),
                              "valid_top1": valid_top1, "lr": scheduler.get_last_lr()[0],
-                             "epoch_s": epoch_s}, step=epoch)
+                             "epoch_s": epoch_s}, step=epoch + 1)
             ctx.say(f"epoch {epoch + 1}/{epochs}: train loss {totals[0] / max(totals[1], 1):.4f}, "
                     f"valid top-1 {valid_top1:.4f}{' (best)' if improved else ''}, {epoch_s:.1f}s")
         best = distributed.broadcast_object(ctx.dist, best)
