@@ -385,3 +385,20 @@ def test_publish_regenerates_committed_leaderboards(tmp_path):
     assert publish.main(["--results", str(results), "--check"]) == 0
     write(results / "demo", make_record("d2", {"top1": m(0.6)}, finished="2026-03-01T00:00:00+00:00"))
     assert publish.publish(results, check=True) == [results / "demo" / name for name in publish.OUTPUTS]
+
+
+def test_a_run_its_record_says_not_to_rank_is_marked_and_compared_with_nothing(tmp_path):
+    """A record's ``extra.unranked`` (an invalid pointing set, a classifier at chance): its cells are
+    marked, the reason is printed under the table, and no close call involves it."""
+    _recognition_pair(tmp_path, [i < 15 for i in range(20)], [i < 10 or i in (15, 16) for i in range(20)])
+    path = tmp_path / "runs" / "b.json"
+    record = json.loads(path.read_text())
+    record["extra"]["unranked"] = ["pointing set invalid: a model-blind heuristic separates distractors"]
+    path.write_text(json.dumps(record))
+    board, _ = build(tmp_path)
+    assert board.comparisons == []  # without the mark, a vs b is a close call (the test above)
+    text = render.render(board, "md")
+    rows = {r["encoder"]: r for r in md_table(text)}
+    column = next(k for k in rows["enc_a"] if k.startswith("top-1"))
+    assert rows["enc_b"][column].endswith(render.NOT_RANKED) and not rows["enc_a"][column].endswith(render.NOT_RANKED)
+    assert f"{render.NOT_RANKED} recognition: pointing set invalid: a model-blind heuristic separates distractors" in text

@@ -109,6 +109,12 @@ class Leaderboard:
         fields[at:at] = self.row_keys
         return fields + (list(RUN_FIELDS) if self.show_all else [])
 
+    def unranked(self, run_id: Any) -> list[str]:
+        """Why a run must not be ranked (its record's ``extra.unranked``: e.g. an invalid pointing
+        set, a classifier at chance), empty when it may be."""
+        record = self.runs.get(run_id) if isinstance(run_id, str) else None
+        return list(((record or {}).get("extra") or {}).get("unranked") or [])
+
     def cell(self, row: pd.Series, key: str, stat: str = "value") -> Any:
         """A stat of a metric cell, ``None`` when missing."""
         value = row[f"{key} {stat}"]

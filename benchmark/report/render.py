@@ -24,6 +24,8 @@ LEGEND = ("↑ higher is better, ↓ lower is better; [low, high]: the task's co
           f"built-in tasks); {MISSING}: no run. Close calls: adjacent rows whose intervals overlap, tested on "
           f"the same test sketches (significant at the {ALPHA} level). Rows with seeds: mean over training seeds, "
           "the interval includes the variance between seeds.")
+#: Marks a cell whose run's record says it must not be ranked (the reason is under the table).
+NOT_RANKED = "‡"
 FIELD_LABELS = {"encoder": "encoder", "plugin": "plugin", "dataset": "dataset", "setting": "setting",
                 "seeds": "seeds", "parameters": "parameters", "run_id": "run", "task": "task"}
 
@@ -55,6 +57,8 @@ def cell_text(board: Leaderboard, row: pd.Series, col: ColumnInfo) -> str:
     low, high = board.cell(row, col.key, "ci_low"), board.cell(row, col.key, "ci_high")
     if low is not None and high is not None:
         text += f" [{number(low, col.unit)}, {number(high, col.unit)}]"
+    if board.unranked(board.cell(row, col.key, "run")):
+        text += f" {NOT_RANKED}"
     return text
 
 
@@ -83,7 +87,12 @@ def footer_lines(board: Leaderboard) -> dict[str, list[str]]:
         kind = "SYNTHETIC (procedurally drawn, not human sketches)" if d["synthetic"] else "human sketches"
         datasets.append(f"{d['name']}: {kind}, {d['num_categories']} categories, splits {splits}, "
                         f"checksum {d['checksum'][:12]}")
-    return {"Close calls": [c.sentence() for c in board.comparisons], "Datasets": datasets,
+    not_ranked = {}
+    for run_id, record in board.runs.items():
+        for reason in board.unranked(run_id):
+            not_ranked.setdefault(f"{NOT_RANKED} {record['task']['name']}: {reason}", None)
+    return {"Close calls": [c.sentence() for c in board.comparisons],
+            f"Not ranked ({NOT_RANKED}: compared with nothing)": list(not_ranked), "Datasets": datasets,
             "Notes from the runs": list(board.notes)}
 
 

@@ -101,6 +101,8 @@ def close_calls(board) -> list[Comparison]:
             sign = -1.0 if col.higher_is_better else 1.0
             rows = rows.assign(_order=rows[value] * sign).sort_values("_order", kind="stable")
             for (_, a), (_, b) in pairwise(rows.iterrows()):
+                if board.unranked(a[f"{col.key} run"]) or board.unranked(b[f"{col.key} run"]):
+                    continue  # a run its record says not to rank is compared with nothing
                 if any(math.isnan(x) for x in (a[low], a[high], b[low], b[high])):
                     continue
                 if a[low] > b[high] or b[low] > a[high]:

@@ -57,10 +57,10 @@ class _AttributionTask(Task):
                                               least=1, nullable=True, null_means="all")
 
 
-def _accuracy() -> Metric:
+def _accuracy(headline: bool = False) -> Metric:
     return Metric(True, "top-1 accuracy of the explained classifier on the explained sketches (a run whose CI "
                         "contains chance is not ranked)", "fraction", label="classifier top-1", field="correct",
-                  aggregation="proportion")
+                  aggregation="proportion", headline=headline)
 
 
 def _speed(label: str) -> Metric:
@@ -114,7 +114,7 @@ class StrokePointing(_AttributionTask):
         "top_is_evidence": Metric(True, "fraction of sketches whose top-scored stroke is evidence", "fraction",
                                   label="top stroke evidence", headline=True, field="top_is_evidence",
                                   aggregation="proportion"),
-        "classifier_accuracy": _accuracy(),
+        "classifier_accuracy": _accuracy(headline=True),
         "sketches_per_s": _speed("pointing speed"),
     }
 
