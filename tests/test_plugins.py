@@ -54,6 +54,14 @@ def test_entry_point_plugin_is_listed_and_runs(installed_example, tmp_path):
     assert {"name": "stroke_bag", "source": "entrypoint", "status": "ok"}.items() <= \
         {k: v for p in plugins if p["name"] == "stroke_bag" for k, v in p.items()}.items()
 
+    # registering an encoder is enough for the whole benchmark: every default task plans for it
+    planned = run_bench("run", "--encoder", "stroke_bag", "--dry-run", env=_env(installed_example))
+    assert planned.returncode == 0, planned.stderr
+    for task in ("recognition", "location_reliance", "sli_recovery", "sli_transfer", "stroke_deletion",
+                 "stroke_pointing", "sanity_randomisation"):
+        assert f"would run {task} · stroke_bag · demo" in planned.stdout, task
+    assert "explainer stroke_length" in planned.stdout and "skipped" not in planned.stdout
+
     ran = run_bench("--plugin", str(TINY_PLUGIN), "run", "--task", "recognition", "--encoder", "stroke_bag", "--data", "tiny",
                     "--set", "epochs=1", "--results", str(tmp_path), env=_env(installed_example))
     assert ran.returncode == 0, ran.stderr

@@ -61,7 +61,7 @@ def test_lifecycle_hooks_are_called_in_order(trained):
     _, record, events = trained
     kinds = [e["event"] for e in events]
     assert kinds == ["started", "metrics", "metrics", "metrics", "finished"]
-    assert [e["step"] for e in events if e["event"] == "metrics"] == [0, 1, 2]
+    assert [e["step"] for e in events if e["event"] == "metrics"] == [1, 2, 3]  # steps count from 1, like epochs
     assert {e["run_id"] for e in events} == {record["run_id"]}
     assert events[-1]["record_run_id"] == record["run_id"]
 
