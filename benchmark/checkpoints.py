@@ -18,7 +18,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from benchmark.config import check_number
 from benchmark.errors import BenchError
+from benchmark.model_size import check_fits, count_parameters
 
 FORMAT = 1
 WEIGHTS = "model.safetensors"
@@ -84,13 +86,37 @@ def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
     return info
 
 
+def checked_config(folder: str | Path, info: dict[str, Any], encoder_cls) -> dict[str, Any]:
+    """The config to build ``encoder_cls`` with for a checkpoint's ``config.json`` (``info``), checked
+    like ``--set`` values before any tensor is allocated: ``num_classes`` a whole number matching
+    ``categories``, the encoder's ``check_config`` (its :attr:`~benchmark.Encoder.limits`) and the
+    model's float32 weights, twice (module and file), within the machine's memory. Keys that only
+    choose initial weights (``init_only``, e.g. a pretrained backbone) are moot and set to null."""
+    path = Path(folder) / CONFIG
+    try:
+        config, categories = info.get("config"), info.get("categories")
+        if not isinstance(config, dict):
+            raise BenchError("its 'config' is not a JSON object")
+        num_classes = check_number("num_classes", info.get("num_classes"), whole=True, least=1)
+        if isinstance(categories, list) and categories and len(categories) != num_classes:
+            raise BenchError(f"num_classes={num_classes} but it lists {len(categories)} categories")
+        config = {**config, **dict.fromkeys(set(getattr(encoder_cls, "init_only", ())) & config.keys())}
+        encoder_cls.check_config(config)
+        check_fits(f"encoder {encoder_cls.name!r}", count_parameters(encoder_cls, num_classes, config), num_classes,
+                   copies=2)
+    except BenchError as exc:
+        raise BenchError(f"{path}: {exc}; the checkpoint's config is unusable: re-create it or pass another "
+                         "--checkpoint") from None
+    return config
+
+
 def load_checkpoint(folder: str | Path, encoder_cls, map_location: str | torch.device = "cpu"):
-    """Build ``encoder_cls`` from the folder's config and load its weights; returns ``(module, info)``."""
+    """Build ``encoder_cls`` from the folder's config (:func:`checked_config` first) and load its
+    weights; returns ``(module, info)``."""
     info = read_checkpoint_config(folder)
-    if info["encoder"] != encoder_cls.name:
-        raise BenchError(f"{folder} holds encoder {info['encoder']!r}, not {encoder_cls.name!r}")
-    # keys that only choose initial weights (e.g. a pretrained backbone) are moot: the weights follow
-    config = {**info["config"], **dict.fromkeys(getattr(encoder_cls, "init_only", ()) & info["config"].keys())}
+    if info.get("encoder") != encoder_cls.name:
+        raise BenchError(f"{folder} holds encoder {info.get('encoder')!r}, not {encoder_cls.name!r}")
+    config = checked_config(folder, info, encoder_cls)
     module = encoder_cls.build(info["num_classes"], config)
     weights = Path(folder) / WEIGHTS
     try:

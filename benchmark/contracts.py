@@ -65,6 +65,11 @@ class Encoder(_Registered):
     init_only: ClassVar[tuple[str, ...]] = ()
     #: Config keys that may also be ``null`` (besides values of their default's type).
     nullable: ClassVar[frozenset[str]] = frozenset()
+    #: Bounds of numeric settings, ``{key: (least, most)}`` (``None``: no bound on that side). The
+    #: default :meth:`check_config` refuses values outside them, for ``--set`` values and every
+    #: checkpoint's config alike; sizes within them are still refused when the model's weights
+    #: would not fit the machine's memory (:mod:`benchmark.model_size`).
+    limits: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
 
     @classmethod
     def build(cls, num_classes: int, config: dict[str, Any]) -> "EncoderModule":
@@ -79,14 +84,18 @@ class Encoder(_Registered):
         the close names) and values whose type differs from the default's (a number where the
         default is a number, ``true``/``false`` for a boolean, text for text); the runner then
         builds the module once on the meta device, so :meth:`build`'s own checks run at plan time
-        too. Override to add ranges, calling ``super().check_config(config)``."""
-        from benchmark.config import check_like
+        too. The bounds of :attr:`limits` are checked here. Override to add other checks, calling
+        ``super().check_config(config)``."""
+        from benchmark.config import check_like, check_number
 
         full = cls.full_config(config)
         for key, default in cls.defaults.items():
             if full[key] is None and key in cls.nullable:
                 continue
             check_like(f"encoder.{key}", full[key], default)
+            if key in cls.limits:
+                least, most = cls.limits[key]
+                check_number(f"encoder.{key}", full[key], whole=isinstance(default, int), least=least, most=most)
 
     @classmethod
     def load_external(cls, source: str, num_classes: int) -> tuple["EncoderModule", dict[str, Any]] | None:

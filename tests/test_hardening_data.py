@@ -226,3 +226,24 @@ def test_disk_full_while_writing_a_record_is_one_line_and_keeps_the_old_file(tmp
     with pytest.raises(BenchError, match=r"cannot write .*r.json: No space left on device; free some space"):
         records.atomic_write_text(path, "new" * 10000)
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_a_long_comma_list_of_categories_is_a_list_not_a_file_name(tmp_path):
+    from synthetic import write_source
+
+    from benchmark.data.categories import quickdraw_names
+
+    names = list(quickdraw_names()[:200])
+    src = write_source(tmp_path / "src", names, count=3)
+    out = tmp_path / "out.h5"
+    spec = ",".join(names)
+    assert len(spec) > 255  # longer than any file name: Path(spec).is_file() raises ENAMETOOLONG
+    done = run_bench("data", "prepare", "--source", str(src), "--categories", spec, "--out", str(out),
+                     "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert open_h5(out).categories == names
+    too_long = run_bench("data", "prepare", "--source", str(src), "--categories", f"cat,{'x' * 300}",
+                         "--out", str(tmp_path / "other.h5"))
+    assert too_long.returncode == 2 and "Traceback" not in too_long.stderr
+    (line,) = too_long.stderr.strip().splitlines()
+    assert "is longer than 200 bytes" in line and len(line) < 300

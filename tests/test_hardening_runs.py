@@ -171,3 +171,64 @@ def test_unknown_name_names_the_broken_plugin_and_run_warns(checkpoint, tmp_path
     ok = bench("--plugin", broken, "run", *FAST, "--checkpoint", str(checkpoint), "--results", str(tmp_path))
     assert ok.returncode == 0, ok.stderr
     assert "bench: warning: plugin 'broken_import'" in ok.stderr and "is broken and was not loaded" in ok.stderr
+
+
+SMALL_VIT = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "mlp_size": 32}
+
+
+def _small_vit_checkpoint(folder: Path, **info_changes) -> Path:
+    """A real stroke_vit_tiny checkpoint for the tiny data (4 classes), its config.json then edited."""
+    from benchmark.checkpoints import CONFIG, save_checkpoint
+    from encoders.stroke_vit import StrokeViTTiny
+
+    config = StrokeViTTiny.full_config(SMALL_VIT)
+    save_checkpoint(folder, "stroke_vit_tiny", "1", StrokeViTTiny.build(4, config), config,
+                    ["above", "below", "left", "right"])
+    info = json.loads((folder / CONFIG).read_text())
+    for key, value in info_changes.items():
+        if key in config:
+            info["config"][key] = value
+        else:
+            info[key] = value
+    (folder / CONFIG).write_text(json.dumps(info))
+    return folder
+
+
+def test_truncated_safetensors_file_as_checkpoint_is_a_one_line_error(checkpoint, tmp_path):
+    weights = tmp_path / "model.safetensors"
+    data = (checkpoint / "model.safetensors").read_bytes()
+    weights.write_bytes(data[: len(data) // 3])
+    done = bench("run", "--data", "tiny", "--encoder", "stroke_vit_tiny", "--checkpoint", str(weights),
+                 "--threads", "1", "--results", str(tmp_path / "r"))
+    line = error_line(done)
+    assert f"{weights}: cannot read these weights (SafetensorError" in line and "pass another --checkpoint" in line
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"hidden_size": 10**7}, "encoder.hidden_size=10000000: expected a whole number of at least 1 and at most 16384"),
+    ({"num_layers": 10**6}, "encoder.num_layers=1000000: expected a whole number of at least 1 and at most 1024"),
+    ({"mlp_size": 10**8}, "encoder.mlp_size=100000000: expected a whole number of at least 1 and at most 65536"),
+    ({"num_classes": 10**9}, "num_classes=1000000000 but it lists 4 categories"),
+    ({"num_classes": 10**12, "categories": []},  # 16 TB of weights: more than any machine's memory
+     "has 1.7e+13 parameters (1000000000000 classes): 126,659.9 GB for its float32 weights alone"),
+    ({"hidden_size": 16384, "num_layers": 1024, "mlp_size": 65536, "num_heads": 16}, "more than this machine's"),
+    ({"num_heads": "many"}, 'encoder.num_heads="many": expected a whole number'),
+])
+def test_absurd_checkpoint_config_is_refused_before_any_tensor(changes, message, tmp_path):
+    folder = _small_vit_checkpoint(tmp_path / "ckpt", **changes)
+    done = bench("run", "--data", "tiny", "--encoder", "stroke_vit_tiny", "--checkpoint", str(folder),
+                 "--threads", "1", "--results", str(tmp_path / "r"))
+    line = error_line(done)
+    assert f"{folder / 'config.json'}: " in line and message in line and "pass another --checkpoint" in line
+    assert not list((tmp_path / "r" / "runs").glob("*.json"))
+
+
+def test_absurd_sizes_on_the_command_are_refused_when_planned(tmp_path):
+    big = ["--set", "encoder.hidden_size=16384", "--set", "encoder.num_layers=1024", "--set",
+           "encoder.mlp_size=65536", "--set", "encoder.num_heads=16"]
+    done = bench("run", "--data", "tiny", "--encoder", "stroke_vit_tiny", *big, "--results", str(tmp_path))
+    assert "encoder 'stroke_vit_tiny' with these sizes has 3.3e+12 parameters" in error_line(done)
+    many = bench("run", "--data", "tiny", "--encoder", "stroke_vit_tiny", "--set", "encoder.num_layers=1000000",
+                 "--results", str(tmp_path))
+    assert "encoder.num_layers=1000000: expected a whole number of at least 1 and at most 1024" in error_line(many)
+    assert not (tmp_path / "runs").exists()

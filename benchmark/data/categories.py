@@ -11,6 +11,8 @@ from benchmark.errors import BenchError
 
 #: The built-in sets, shipped as ``benchmark/categories/<name>.txt``.
 BUILTIN_SETS = ("30", "345")
+#: The longest category name: with ``.ndjson`` it must still fit a file name (255 bytes).
+MAX_NAME_BYTES = 200
 
 
 @cache
@@ -34,7 +36,20 @@ def check_name(name: str, where: str = "") -> str:
     if any(c in stripped for c in "/\\\0") or stripped in (".", "..") or stripped.startswith("."):
         raise BenchError(f"category name {stripped!r}{origin} must not contain path separators "
                          "or start with a dot: names become file names (a file of names must exist)")
+    if len(stripped.encode("utf-8")) > MAX_NAME_BYTES:
+        raise BenchError(f"category name {stripped[:40]!r}...{origin} is longer than {MAX_NAME_BYTES} bytes: "
+                         "names become file names; separate names with commas")
     return stripped
+
+
+def _names_file(spec: str) -> Path | None:
+    """``spec`` as a file of names, or ``None`` when no such file exists (a comma list is
+    usually too long to be a path at all: ``ENAMETOOLONG`` means "not a file" too)."""
+    path = Path(spec)
+    try:
+        return path if path.is_file() else None
+    except OSError:
+        return None
 
 
 def resolve_categories(spec: str) -> list[str]:
@@ -43,18 +58,23 @@ def resolve_categories(spec: str) -> list[str]:
     spec = spec.strip()
     if spec in BUILTIN_SETS:
         return list(builtin(spec))
-    path = Path(spec)
-    if path.is_file():
+    path = _names_file(spec)
+    if path is not None:
         lines = path.read_text("utf-8").splitlines()
         names = [check_name(line, f"{path}:{i}") for i, line in enumerate(lines, 1)
                  if line.strip() and not line.lstrip().startswith("#")]
         if not names:
             raise BenchError(f"category file {path} lists no names")
     else:
-        names = [check_name(part, f"--categories {spec!r}") for part in spec.split(",")]
+        names = [check_name(part, f"--categories {_short(spec)}") for part in spec.split(",")]
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise BenchError(f"category {name!r} is listed twice in {spec!r}")
+            raise BenchError(f"category {name!r} is listed twice in {_short(spec)}")
         seen.add(name)
     return names
+
+
+def _short(spec: str, most: int = 80) -> str:
+    """``spec`` quoted for a message, cut to about ``most`` characters (a list may be long)."""
+    return repr(spec) if len(spec) <= most else f"{spec[:most]!r}... ({spec.count(',') + 1} names)"

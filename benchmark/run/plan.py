@@ -28,6 +28,7 @@ from typing import Any
 
 from benchmark import config as config_mod
 from benchmark.errors import BenchError
+from benchmark.model_size import check_fits, count_parameters
 from benchmark.plugins import Manager, get_manager
 
 
@@ -246,7 +247,8 @@ def _check_capabilities(task_cls, encoder_cls) -> None:
 def check_config(manager: Manager, task_cls, encoder_cls, dataset_cls, cfg: dict[str, dict[str, Any]],
                  checked: set[str] | None = None) -> None:
     """Every section's checker (task, encoder, dataset) on a resolved config, then one build of the
-    encoder on the meta device (its own checks; no memory, no weights). A checker that raises
+    encoder on the meta device (its own checks; no memory, no weights), whose weights must fit the
+    machine's memory (:func:`benchmark.model_size.check_fits`). A checker that raises
     anything but :class:`BenchError` is still a one-line error naming its plugin. ``checked``
     remembers the encoder configs already built, so each is built once per command."""
     for kind, cls, section in (("task", task_cls, "task"), ("encoder", encoder_cls, "encoder"),
@@ -254,7 +256,8 @@ def check_config(manager: Manager, task_cls, encoder_cls, dataset_cls, cfg: dict
         _checked(manager, kind, cls, lambda c=cls, s=section: c.check_config(cfg[s]))
     key = json.dumps([encoder_cls.name, cfg["encoder"]], sort_keys=True, default=str)
     if checked is None or key not in checked:
-        _checked(manager, "encoder", encoder_cls, lambda: count_parameters(encoder_cls, 2, cfg["encoder"]))
+        _checked(manager, "encoder", encoder_cls, lambda: check_fits(
+            f"encoder {encoder_cls.name!r}", count_parameters(encoder_cls, 2, cfg["encoder"]), 2))
         if checked is not None:
             checked.add(key)
 
@@ -268,15 +271,6 @@ def _checked(manager: Manager, kind: str, cls, check) -> None:
         plugin = manager.entry(kind, cls.name).plugin
         raise BenchError(f"{kind} {cls.name!r} (plugin {plugin!r}) could not check its settings: "
                          f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
-
-
-def count_parameters(encoder_cls, num_classes: int, config: dict[str, Any]) -> int:
-    """Trainable parameters of an encoder, built on the meta device (no memory, no weights loaded)."""
-    import torch
-
-    init_only = {k: None for k in encoder_cls.init_only if k in config}
-    with torch.device("meta"):
-        return encoder_cls.build(num_classes, {**config, **init_only}).num_parameters()
 
 
 def _resumable(results: str, fingerprint: str) -> str | None:

@@ -18,10 +18,10 @@ import torch
 from benchmark import __version__, distributed
 from benchmark.contracts import MetricValue, TaskResult
 from benchmark.errors import BenchError
+from benchmark.model_size import count_parameters
 from benchmark.plugins import Manager
 from benchmark.records import PER_SKETCH_ARTIFACT, SCHEMA_VERSION
 from benchmark.run.context import RunContext
-from benchmark.run.plan import count_parameters
 
 
 def build_record(ctx: RunContext, result: TaskResult, created: str, timings: dict[str, float]) -> dict[str, Any]:

@@ -49,6 +49,8 @@ class RasterCNNEncoder(_Baseline):
         "image_size": 64, "line_sigma": 1.0, "width": 32, "fc_size": 256,
         "dropout": 0.5,
     }
+    limits: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "image_size": (16, 1024), "width": (1, 4096), "fc_size": (1, 65536)}
 
     @classmethod
     def build(cls, num_classes, config):
@@ -77,6 +79,9 @@ class RasterViTTinyEncoder(_Baseline):
         "image_size": 64, "line_sigma": 1.0, "patch_size": 8, "hidden_size": 192, "num_layers": 12,
         "num_heads": 3, "mlp_size": 768, "dropout": 0.1,
     }
+    limits: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "image_size": (8, 1024), "patch_size": (1, 1024), "hidden_size": (1, 16384), "num_layers": (1, 1024),
+        "num_heads": (1, 1024), "mlp_size": (1, 65536)}
 
     @classmethod
     def build(cls, num_classes, config):
@@ -106,6 +111,8 @@ class SeqLSTMEncoder(_Baseline):
     description = "sketch-rnn's bidirectional LSTM encoder over stroke-5 points, linear head (0.55M/0.72M params)"
     version = "1"
     defaults: ClassVar[dict[str, Any]] = {"hidden_size": 256, "num_layers": 1, "dropout": 0.1, "input_scale": 10.0}
+    limits: ClassVar[dict[str, tuple[float | None, float | None]]] = {"hidden_size": (1, 16384),
+                                                                      "num_layers": (1, 1024)}
 
     @classmethod
     def build(cls, num_classes, config):
@@ -134,6 +141,8 @@ class PointTransformerEncoder(_Baseline):
     defaults: ClassVar[dict[str, Any]] = {
         "d_model": 128, "num_layers": 4, "num_heads": 8, "ff_size": 512, "dropout": 0.1, "input_scale": 10.0,
     }
+    limits: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "d_model": (2, 16384), "num_layers": (1, 1024), "num_heads": (1, 1024), "ff_size": (1, 65536)}
 
     @classmethod
     def build(cls, num_classes, config):

@@ -46,13 +46,15 @@ class StrokeViTEncoder(Encoder):
     #: Config keys that only choose initial weights: loading a checkpoint ignores them.
     init_only: ClassVar[frozenset[str]] = frozenset({"backbone", "location_init_std"})
     nullable: ClassVar[frozenset[str]] = frozenset({"location_init_std"})
+    #: Far beyond any published ViT (Base: 768, 12 layers, 12 heads, MLP 3072), well short of absurd.
+    limits: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "hidden_size": (1, 16384), "num_layers": (1, 1024), "num_heads": (1, 1024), "mlp_size": (1, 65536),
+        "max_strokes": (1, 65536)}
     defaults: ClassVar[dict[str, Any]] = DEFAULTS
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
         super().check_config(config)
-        for key in ("hidden_size", "num_layers", "num_heads", "mlp_size", "max_strokes"):
-            check_number(f"encoder.{key}", config.get(key, cls.defaults[key]), whole=True, least=1)
         for key in ("dropout", "attention_dropout"):
             check_number(f"encoder.{key}", config.get(key, cls.defaults[key]), least=0, below=1)
         check_number("encoder.location_init_std", config.get("location_init_std", cls.defaults["location_init_std"]),

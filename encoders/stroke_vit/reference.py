@@ -118,7 +118,7 @@ def read_reference_state_dict(source: str | Path) -> tuple[dict[str, torch.Tenso
     hf_config: dict[str, Any] = {}
     if path.is_dir():
         if (path / "config.json").is_file():
-            hf_config = json.loads((path / "config.json").read_text())
+            hf_config = _read_hf_config(path / "config.json")
         files = [path / f for f in WEIGHT_FILES if (path / f).is_file()]
         if not files:
             raise BenchError(f"{path}: no {' or '.join(WEIGHT_FILES)} in this folder")
@@ -126,7 +126,12 @@ def read_reference_state_dict(source: str | Path) -> tuple[dict[str, torch.Tenso
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - safetensors.SafetensorError (truncated, bit-flipped), OSError
+            raise BenchError(f"{path}: cannot read these weights ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else 'corrupt'}); the file is truncated or "
+                             "corrupt: download it again or pass another --checkpoint") from None
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -139,7 +144,8 @@ def read_reference_state_dict(source: str | Path) -> tuple[dict[str, torch.Tenso
 
 
 def reference_config(state_dict: dict[str, torch.Tensor], hf_config: dict[str, Any]) -> dict[str, Any]:
-    """The architecture keys of a reference checkpoint (heads from ``config.json``, else ``H / 64``)."""
+    """The architecture keys of a reference checkpoint (heads from ``config.json``, else ``H / 64``),
+    as found: :func:`from_reference` checks them before building anything."""
     state_dict = _strip_ddp_prefix(state_dict)
     try:
         hidden = int(state_dict["vit.embeddings.cls_token"].shape[-1])
@@ -149,9 +155,9 @@ def reference_config(state_dict: dict[str, torch.Tensor], hf_config: dict[str, A
     except (KeyError, ValueError) as exc:
         raise BenchError(f"not a SketchXAI reference checkpoint (missing {exc})") from None
     return {"hidden_size": hidden, "num_layers": layers, "mlp_size": mlp, "max_strokes": max_strokes,
-            "num_heads": int(hf_config.get("num_attention_heads", hidden // HEAD_DIM)),
-            "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
-            "attention_dropout": float(hf_config.get("attention_probs_dropout_prob", 0.1))}
+            "num_heads": hf_config.get("num_attention_heads", hidden // HEAD_DIM),
+            "dropout": hf_config.get("hidden_dropout_prob", 0.1),
+            "attention_dropout": hf_config.get("attention_probs_dropout_prob", 0.1)}
 
 
 def from_reference(source: str | Path, num_classes: int | None = None,
@@ -170,10 +176,36 @@ def from_reference(source: str | Path, num_classes: int | None = None,
     num_classes = int(num_classes or rows or 0)
     if rows is not None and num_classes > rows:
         raise BenchError(f"{source}: its head has {rows} classes, fewer than num_classes={num_classes}")
+    _check_sizes(source, num_classes, cfg)
     module = build_stroke_vit(num_classes, cfg)
     load_reference_state_dict(module, state)
     module.encoder_config = cfg
     return module.eval()
+
+
+def _read_hf_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BenchError(f"{path}: not a readable JSON file ({type(exc).__name__}: {str(exc)[:100]}); "
+                         "download the checkpoint again or pass another --checkpoint") from None
+    if not isinstance(config, dict):
+        raise BenchError(f"{path}: not a JSON object; download the checkpoint again or pass another --checkpoint")
+    return config
+
+
+def _check_sizes(source: str | Path, num_classes: int, cfg: dict[str, Any]) -> None:
+    """The sizes read from a published checkpoint (its weights and ``config.json``), checked like
+    ``--set`` values (the encoder's limits) and against the machine's memory before the module is built."""
+    from benchmark.model_size import check_fits, meta_parameters
+    from encoders.stroke_vit import StrokeViTEncoder
+
+    try:
+        StrokeViTEncoder.check_config(cfg)
+        check_fits("the model", meta_parameters(lambda: build_stroke_vit(num_classes, cfg)), num_classes)
+    except BenchError as exc:
+        raise BenchError(f"--checkpoint {source}: {exc}; its config.json or weights are not a usable SketchXAI "
+                         "checkpoint: pass another --checkpoint") from None
 
 
 def _strip_ddp_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
