@@ -385,3 +385,23 @@ def test_publish_regenerates_committed_leaderboards(tmp_path):
     assert publish.main(["--results", str(results), "--check"]) == 0
     write(results / "demo", make_record("d2", {"top1": m(0.6)}, finished="2026-03-01T00:00:00+00:00"))
     assert publish.publish(results, check=True) == [results / "demo" / name for name in publish.OUTPUTS]
+
+
+def test_publish_check_fails_when_a_folder_cannot_render(tmp_path, monkeypatch, capsys):
+    from benchmark.report import html
+
+    results = tmp_path / "results"
+    write(results / "demo", make_record("d", {"top1": m(0.5, 0.4, 0.6)}))
+    write(results / "nested" / "demo", make_record("e", {"top1": m(0.5, 0.4, 0.6)}))
+    assert publish.collections(results) == [results / "demo", results / "nested" / "demo"]
+    assert publish.main(["--results", str(results)]) == 0
+    assert publish.main(["--results", str(results), "--check"]) == 0
+
+    def broken(*args, **kwargs):
+        raise KeyError("explainer")
+
+    monkeypatch.setattr(html, "page", broken)
+    capsys.readouterr()
+    assert publish.main(["--results", str(results), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert f"{results / 'demo'}: the HTML report cannot be rendered (KeyError: 'explainer')" in err

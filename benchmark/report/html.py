@@ -185,6 +185,7 @@ def _shown_fields(board: Leaderboard) -> list[str]:
     fields = ["encoder"]
     if board.frame["dataset"].nunique() > 1:
         fields.append("dataset")
+    fields += board.row_keys  # e.g. the explainer: rows differ in it
     if "setting" in board.row_fields:
         fields.append("setting")
     return fields + [f for f in board.row_fields if f in ("run_id", "task")]
@@ -210,7 +211,7 @@ def _table(board: Leaderboard, fields: list[str], columns: list, anchors: dict[s
             groups.append([col.task, 1])
     top = f'<th colspan="{len(fields)}"></th>' + "".join(f'<th class="task" colspan="{n}">{e(task)}</th>'
                                                           for task, n in groups)
-    head = "".join(f'<th{" class=num" if f == "parameters" else ""}>{e(FIELD_LABELS[f])}</th>' for f in fields)
+    head = "".join(f'<th{" class=num" if f == "parameters" else ""}>{e(FIELD_LABELS.get(f, f))}</th>' for f in fields)
     head += "".join(f'<th class=num title="{e(col.description)}">{e(header(col))}</th>' for col in columns)
     rows = []
     for _, row in board.frame.iterrows():
@@ -229,7 +230,7 @@ def _leaderboard(board: Leaderboard, anchors: dict[str, str]) -> str:
     out = _table(board, fields, scores, anchors, "board")
     more_fields = [f for f in board.row_fields if f not in fields or f == "encoder"]
     if rest or len(more_fields) > 1:
-        names = ", ".join([*(FIELD_LABELS[f] for f in more_fields if f != "encoder"), *(c.label for c in rest)])
+        names = ", ".join([*(FIELD_LABELS.get(f, f) for f in more_fields if f != "encoder"), *(c.label for c in rest)])
         out += (f"<details><summary>More columns: {e(names)}</summary>"
                 + _table(board, more_fields, rest, anchors, "board more") + "</details>")
     return out
