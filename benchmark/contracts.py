@@ -128,6 +128,24 @@ AGGREGATIONS = ("mean", "proportion", "ratio_of_means")
 TESTS = ("mcnemar", "permutation")
 #: Metric kinds: ``score`` columns come first on a leaderboard, ``speed`` columns after them.
 KINDS = ("score", "speed")
+#: How a metric's numbers are printed (one format per kind of number, three significant digits,
+#: its CI in the same format): ``percent`` a proportion in [0, 1] shown as a percentage;
+#: ``signed`` a ratio or a difference (may be negative or above 1), a plain number with its sign;
+#: ``number`` any other number; ``speed`` a throughput; ``flag`` 1 = yes, 0 = no.
+FORMATS = ("percent", "signed", "number", "speed", "flag")
+
+
+def infer_format(unit: str, aggregation: str | None, kind: str) -> str:
+    """The format of a metric that declares none (and of older records): a speed is a speed; a
+    proportion of booleans, or a run-level value in unit ``fraction``, is a percentage; any other
+    fraction (a mean of differences, a ratio of means) is signed, never a percentage; the rest plain."""
+    if kind == "speed":
+        return "speed"
+    if aggregation == "proportion" or (unit == "fraction" and aggregation is None):
+        return "percent"
+    if unit == "fraction":
+        return "signed"
+    return "number"
 
 
 def field_names(field: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
@@ -159,6 +177,11 @@ class Metric:
         the runs), or ``None``. Default: McNemar for proportions, permutation otherwise.
     :param same: per-sketch fields that must agree between two runs for them to be paired (e.g. the
         transfer target).
+    :param format: how its numbers are printed, one of :data:`FORMATS`; default from the unit,
+        aggregation and kind (:func:`infer_format`).
+    :param control_of: the name of the task's metric this one is the control of (e.g. the
+        random-weights control's fidelity for ``"fidelity"``): boards show it right after that
+        metric and never rank rows by it.
     """
 
     higher_is_better: bool
@@ -171,6 +194,8 @@ class Metric:
     aggregation: str | None = None
     test: str | None = ""
     same: tuple[str, ...] = ()
+    format: str = ""
+    control_of: str = ""
 
     def __post_init__(self):
         if self.field is not None and self.aggregation is None:
@@ -179,6 +204,8 @@ class Metric:
             default = None if self.field is None else "mcnemar" if self.aggregation == "proportion" else "permutation"
             object.__setattr__(self, "test", default)
         object.__setattr__(self, "same", tuple(self.same))
+        if not self.format:
+            object.__setattr__(self, "format", infer_format(self.unit, self.aggregation, self.kind))
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -192,6 +219,8 @@ class Metric:
             out.append("higher_is_better must be True or False")
         if self.kind not in KINDS:
             out.append(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.format not in FORMATS:
+            out.append(f"format {self.format!r} is not one of {', '.join(FORMATS)}")
         if self.field is None:
             if self.aggregation is not None or self.test is not None:
                 out.append("aggregation and test need a per-sketch field")
@@ -212,7 +241,8 @@ class Metric:
         return {"higher_is_better": self.higher_is_better, "description": self.description, "unit": self.unit,
                 "label": self.label, "headline": self.headline, "kind": self.kind, "position": position,
                 "field": list(self.fields) if self.aggregation == "ratio_of_means" else self.field,
-                "aggregation": self.aggregation, "test": self.test, "same": list(self.same)}
+                "aggregation": self.aggregation, "test": self.test, "same": list(self.same), "format": self.format,
+                "control_of": self.control_of}
 
 
 @dataclass(frozen=True)
@@ -284,6 +314,13 @@ class Task(_Registered):
     #: Task config keys that make separate leaderboard rows (e.g. ``("explainer",)``: one row per
     #: encoder and explainer); their values travel in the record as ``task.row_keys``.
     row_keys: ClassVar[tuple[str, ...]] = ()
+    #: The leaderboard board the task's columns go on: tasks of one family share a board (one per
+    #: dataset and variant), each answering one question; ``""``: a board of its own (its name).
+    family: ClassVar[str] = ""
+    #: The question the family's board answers, shown as its caption (the first task's by order).
+    question: ClassVar[str] = ""
+    #: Row facts the board shows beside the metrics (``"parameters"``: the encoder's parameter count).
+    row_facts: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

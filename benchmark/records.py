@@ -9,7 +9,9 @@ Schema version 2 (``results/runs/<run_id>.json``)::
                     of the task's ``variant_keys`` (e.g. {"preset": "bounded"}; each value is its own
                     setting, its own leaderboard columns); row_keys: {key: value} of ``Task.row_keys``,
                     the keys that make separate leaderboard rows (e.g. {"explainer": "occlusion"});
-                    both missing in older records (= {})
+                    both missing in older records (= {}); family: the leaderboard board of the task
+                    (``Task.family``; missing in older records: the task's name), question: the
+                    board's caption, row_facts: row facts the board shows (e.g. ["parameters"])
     encoder         {name, version, plugin, plugin_version, capabilities, parameters, config_source}
                     config_source: where config.encoder came from: "command" (built from the
                     command's settings) or "checkpoint <folder>" (the loaded checkpoint's own config)
@@ -24,7 +26,9 @@ Schema version 2 (``results/runs/<run_id>.json``)::
                      position (order in the task), field (per-sketch field, [numerator, denominator]
                      for ratio_of_means, or null for a run-level value), aggregation ("mean",
                      "proportion", "ratio_of_means" or null), test ("mcnemar", "permutation" or
-                     null), same ([fields that must agree per sketch for two runs to be paired])}
+                     null), same ([fields that must agree per sketch for two runs to be paired]),
+                     format (how it is printed: percent, signed, number, speed, flag; missing in
+                     older records: inferred), control_of (the metric it is the control of, or "")}
     timings         {name: seconds}: at least total_s; the runner adds data_s (opening the dataset: near 0
                     when an earlier run of the same command had opened it) and task_s
     artifacts       {label: path relative to the record's folder}; per_sketch: the per-sketch rows;
@@ -124,9 +128,10 @@ def validate(record: Any) -> list[str]:
 
 
 def upgrade(record: dict[str, Any]) -> dict[str, Any]:
-    """A valid record in the current schema's shape (version-1 records get default declarations)."""
+    """A valid record in the current schema's shape (version-1 records get default declarations;
+    declaration fields added since, missing in older records, get their defaults)."""
     if record["schema_version"] >= 2:
-        return record
+        return _fill_defaults(record)
     for position, (name, metric) in enumerate(sorted(record["metrics"].items())):
         unit = str(metric.get("unit") or "")
         defaults = {"description": "", "unit": unit, "label": name, "headline": False,
@@ -137,7 +142,131 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     record["task"].setdefault("variant", {})
     record.setdefault("seeds", [])
     record["encoder"].setdefault("config_source", "command")
+    return _fill_defaults(record)
+
+
+def _fill_defaults(record: dict[str, Any]) -> dict[str, Any]:
+    """Fields newer than schema 2 that older records lack: a metric's ``format`` (inferred from its
+    unit, aggregation and kind) and ``control_of``; the task's ``family`` (its own name: a board of
+    its own), ``question`` and ``row_facts``."""
+    from benchmark.contracts import infer_format
+
+    task = record["task"]
+    task.setdefault("family", task["name"])
+    task.setdefault("question", "")
+    task.setdefault("row_facts", [])
+    task.setdefault("row_keys", {})
+    task.setdefault("variant", {})
+    for metric in record["metrics"].values():
+        if not metric.get("format"):
+            metric["format"] = infer_format(str(metric.get("unit") or ""), metric.get("aggregation"),
+                                            str(metric.get("kind") or "score"))
+        metric.setdefault("control_of", "")
     return record
+
+
+# -- portable references ---------------------------------------------------------------------
+#: Where records keep references to files: (keys, text prefix). ``encoder.config_source`` is text
+#: ``"checkpoint <folder>"``; the others are a path or a reference object.
+REFERENCES = ((("config", "data", "path"), ""), (("dataset", "source"), ""), (("extra", "checkpoint_used"), ""),
+              (("encoder", "config_source"), "checkpoint "), (("encoder", "config_source"), "external checkpoint "))
+
+
+def sha256_of(path: str | Path) -> str | None:
+    """The sha256 of a file, or of a folder (of each file's relative path and sha256, sorted);
+    ``None`` when it cannot be read."""
+    import hashlib
+
+    path = Path(path)
+
+    def one(file: Path) -> str:
+        digest = hashlib.sha256()
+        with open(file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    try:
+        if path.is_file():
+            return one(path)
+        if path.is_dir():
+            lines = [f"{f.relative_to(path).as_posix()}\0{one(f)}\n" for f in sorted(path.rglob("*")) if f.is_file()]
+            return hashlib.sha256("".join(lines).encode()).hexdigest()
+    except OSError:
+        return None
+    return None
+
+
+def reference(path: str | Path, results: str | Path, digest: bool = True) -> dict[str, Any]:
+    """A portable reference to ``path`` from a record of the results folder ``results``: a file or
+    folder inside it by its relative path (``{"path": "runs/<id>/checkpoint"}``), any other by its
+    name and sha256 (``{"name": "qd30.h5", "sha256": ...}``; ``None`` where it cannot be read, or
+    ``digest`` is false), never a path of this machine."""
+    results_dir = Path(results).resolve()
+    target = Path(path)
+    full = (target if target.is_absolute() else Path.cwd() / target).resolve()
+    if full.is_relative_to(results_dir):
+        return {"path": full.relative_to(results_dir).as_posix()}
+    # a copied results folder: the run folder named in the path exists here
+    parts = Path(path).parts
+    if "runs" in parts:
+        at = len(parts) - 1 - parts[::-1].index("runs")
+        if at + 1 < len(parts) and (results_dir / "runs" / parts[at + 1]).is_dir():
+            return {"path": Path(*parts[at:]).as_posix()}
+    return {"name": target.name, "sha256": sha256_of(full) if digest else None}
+
+
+def reference_text(ref: dict[str, Any]) -> str:
+    """A reference for people: its relative path, or ``name (sha256 0123456789ab)``."""
+    if "path" in ref:
+        return str(ref["path"])
+    digest = ref.get("sha256")
+    return f"{ref.get('name')} (sha256 {digest[:12]})" if digest else f"{ref.get('name')} (not hashed)"
+
+
+def _looks_like_machine_path(text: str) -> bool:
+    return (text.startswith("/") and len(text) > 1 and "\n" not in text) or bool(
+        len(text) > 2 and text[1] == ":" and text[2] in "\\/" and text[0].isalpha())
+
+
+def portable_paths(record: dict[str, Any], results: str | Path, digest: bool = True) -> list[str]:
+    """Replace, in place, the machine paths of a stored record by portable references
+    (:func:`reference`): the known reference fields (:data:`REFERENCES`; relative paths there are
+    the run's working directory's), then any other absolute path anywhere in the record (by name
+    only). Returns the dotted keys that changed."""
+    changed = []
+    for keys, prefix in REFERENCES:
+        holder = record
+        for key in keys[:-1]:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if not isinstance(holder, dict):
+            continue
+        value = holder.get(keys[-1])
+        if not isinstance(value, str) or not value.startswith(prefix) or not value[len(prefix):]:
+            continue
+        text = value[len(prefix):]
+        if prefix and not (_looks_like_machine_path(text) or "/" in text):
+            continue  # a hub id or a name, not a path
+        if not prefix and not (_looks_like_machine_path(text) or "/" in text or Path(text).suffix):
+            continue  # a description ("demo generator ..."), not a path
+        ref = reference(text, results, digest)
+        holder[keys[-1]] = prefix + reference_text(ref) if prefix else ref
+        changed.append(".".join(keys))
+
+    def walk(value: Any, where: str) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, f"{where}.{k}" if where else k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, str) and _looks_like_machine_path(value):
+            changed.append(where)
+            return {"name": Path(value).name, "sha256": None}
+        return value
+
+    for key in list(record):
+        if not key.startswith("_"):
+            record[key] = walk(record[key], key)
+    return sorted(set(changed))
 
 
 def write_record(folder: str | Path, record: dict[str, Any]) -> Path:

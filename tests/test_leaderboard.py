@@ -115,7 +115,7 @@ def test_every_format_gives_the_expected_cells(two_encoders):
     assert warnings == []
     assert [c.key for c in board.columns] == [
         "recognition.top1", "recognition.top5", "sli_recovery.fidelity",
-        "recognition.train_sketches_per_s", "recognition.eval_sketches_per_s", "sli_recovery.sketches_per_s"]
+        "recognition.train_sketches_per_s", "recognition.eval_sketches_per_s"]
 
     rows = list(csv.DictReader(io.StringIO(render.render(board, "csv"))))
     assert [r["encoder"] for r in rows] == ["enc_a", "enc_b"]
@@ -139,14 +139,14 @@ def test_every_format_gives_the_expected_cells(two_encoders):
 
     md = render.render(board, "md")
     table = md_table(md)
-    assert table[0]["top-1 (%) ↑"] == "80.00 [70.00, 88.00]"
-    assert table[0]["parameters"] == "1,234,567" and table[0]["SLI fidelity (%) ↑"] == "42.00 [40.00, 44.00]"
-    assert table[0]["SLI recovery speed (sketches/s) ↑"] == "12.0"
-    assert table[1]["SLI fidelity (%) ↑"] == "—" and table[1]["train speed (sketches/s) ↑"] == "—"
+    assert table[0]["top-1 (%) ↑"] == "80.0 [70.0, 88.0]"  # a proportion: a percentage, 3 significant digits
+    assert table[0]["parameters"] == "1.23 M" and table[0]["SLI fidelity ↑"] == "+0.420 [+0.400, +0.440]"  # a ratio
+    assert table[0]["train speed (sketches/s) ↑"] == "121"
+    assert table[1]["SLI fidelity ↑"] == "—" and table[1]["train speed (sketches/s) ↑"] == "—"
     assert "SYNTHETIC" in md and "dataset 'demo' is synthetic" in md
 
     text = render.render(board, "table")
-    assert "80.00 [70.00, 88.00]" in text and "—" in text and "enc_b" in text
+    assert "80.0 [70.0, 88.0]" in text and "—" in text and "enc_b" in text
 
     sli_only, _ = build(two_encoders, tasks=["sli_recovery"])  # parameters still come from recognition
     assert list(sli_only.frame["parameters"]) == [1234567]
@@ -163,7 +163,7 @@ def test_task_filter_shows_all_metrics_of_an_unlisted_task_with_the_recorded_dir
     assert [(c.key, c.higher_is_better) for c in board.columns] == [("toy.error", False)]
     table = md_table(render.render(board, "md"))
     assert [(r["encoder"], r["error ↓"], r["parameters"]) for r in table] == [
-        ("enc_b", "0.1", "1,000"), ("enc_c", "0.2", "—"), ("enc_a", "0.3", "1,000")]
+        ("enc_b", "0.100", "1.00 k"), ("enc_c", "0.200", "—"), ("enc_a", "0.300", "1.00 k")]
     with pytest.raises(BenchError, match="no run records for task 'nope'.*recognition, toy"):
         leaderboard.build(tmp_path, tasks=["nope"])
 
@@ -380,7 +380,7 @@ def test_publish_regenerates_committed_leaderboards(tmp_path):
     assert publish.main(["--results", str(results)]) == 0
     md = (results / "demo" / "LEADERBOARD.md").read_text()
     cli = run_bench("leaderboard", "--results", str(results / "demo"), "--format", "md")
-    assert cli.stdout == md and md_table(md)[0]["top-1 (%) ↑"] == "50.00 [40.00, 60.00]"
+    assert cli.stdout == md and md_table(md)[0]["top-1 (%) ↑"] == "50.0 [40.0, 60.0]"
     assert (results / "quickdraw30" / "leaderboard.csv").is_file()
     assert publish.main(["--results", str(results), "--check"]) == 0
     write(results / "demo", make_record("d2", {"top1": m(0.6)}, finished="2026-03-01T00:00:00+00:00"))
@@ -402,3 +402,23 @@ def test_a_run_its_record_says_not_to_rank_is_marked_and_compared_with_nothing(t
     column = next(k for k in rows["enc_a"] if k.startswith("top-1"))
     assert rows["enc_b"][column].endswith(render.NOT_RANKED) and not rows["enc_a"][column].endswith(render.NOT_RANKED)
     assert f"{render.NOT_RANKED} recognition: pointing set invalid: a model-blind heuristic separates distractors" in text
+
+
+def test_publish_check_fails_when_a_folder_cannot_render(tmp_path, monkeypatch, capsys):
+    from benchmark.report import html
+
+    results = tmp_path / "results"
+    write(results / "demo", make_record("d", {"top1": m(0.5, 0.4, 0.6)}))
+    write(results / "nested" / "demo", make_record("e", {"top1": m(0.5, 0.4, 0.6)}))
+    assert publish.collections(results) == [results / "demo", results / "nested" / "demo"]
+    assert publish.main(["--results", str(results)]) == 0
+    assert publish.main(["--results", str(results), "--check"]) == 0
+
+    def broken(*args, **kwargs):
+        raise KeyError("explainer")
+
+    monkeypatch.setattr(html, "page", broken)
+    capsys.readouterr()
+    assert publish.main(["--results", str(results), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert f"{results / 'demo'}: the HTML report cannot be rendered (KeyError: 'explainer')" in err

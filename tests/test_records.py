@@ -18,7 +18,8 @@ def make_record(run_id="20260101T000000Z-recognition-x-demo-abcdef", **changes):
     record = {
         "schema_version": records.SCHEMA_VERSION, "run_id": run_id,
         "created": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:01:00+00:00",
-        "task": {"name": "recognition", "version": "1", "plugin": "tasks", "plugin_version": "0.1.0"},
+        "task": {"name": "recognition", "version": "1", "plugin": "tasks", "plugin_version": "0.1.0",
+                 "variant": {}, "row_keys": {}, "family": "recognition", "question": "", "row_facts": []},
         "encoder": {"name": "x", "version": "1", "plugin": "p", "plugin_version": "", "capabilities": ["sli"],
                     "parameters": 10},
         "dataset": {"name": "demo", "categories": ["a", "b"], "num_categories": 2, "splits": {"test": 3},

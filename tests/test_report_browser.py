@@ -1,8 +1,10 @@
 """The HTML report in a real browser: headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
 driven by Selenium) loads a report built from real runs (stroke_vit_tiny and raster_cnn, recognition
-and both SLI tasks, kept short) and checks what a reader sees at 1280 px: no horizontal overflow,
-every image and inline SVG loaded and drawn, a sketch on the first screen, the plots drawn.
-Skips with the reason where Selenium or the browser is absent (``.ci/run`` installs them as root)."""
+and both SLI tasks, kept short), and the report of every committed results folder (``results/demo``
+with its attribution runs, ``results/quickdraw30``, ``results/validation/demo``), and checks what a
+reader sees at 1280 px: no horizontal overflow, every image and inline SVG loaded and drawn, a sketch
+on the first screen, the plots drawn. Skips with the reason where Selenium or the browser is absent
+(``.ci/run`` installs them as root)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_bench
+from conftest import ROOT, run_bench
+
+from benchmark.report.publish import collections
 
 WIDTH, HEIGHT = 1280, 800
+#: Every committed folder of run records (what ``python -m benchmark.report.publish`` renders).
+COMMITTED = collections(ROOT / "results")
 DRIVERS = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
 BROWSERS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
@@ -113,3 +119,23 @@ def test_each_note_once_and_plain_words(report):
     assert "at step never" not in page
     gallery = next((report.parent / "galleries").glob("*sli_transfer*")) / "index.html"
     assert "at step never" not in gallery.read_text()
+
+
+@pytest.fixture(scope="module", params=COMMITTED, ids=[str(f.relative_to(ROOT / "results")) for f in COMMITTED])
+def committed(request, tmp_path_factory) -> Path:
+    """``bench leaderboard --format html`` of one committed results folder."""
+    out = tmp_path_factory.mktemp("committed") / "report"
+    done = run_bench("leaderboard", "--results", str(request.param), "--format", "html", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out / "index.html"
+
+
+def test_every_committed_folder_renders_and_its_images_load(browser, committed):
+    _load(browser, committed)
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
+    broken = [src for src, complete, width in images if not (complete and width > 0)]
+    assert not broken, f"images that did not load: {broken}"
+    links = browser.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))")
+    missing = [h for h in links if not h.startswith(("#", "http")) and not (committed.parent / h).exists()]
+    assert not missing, f"links to files the report does not have: {missing}"

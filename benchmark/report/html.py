@@ -185,6 +185,7 @@ def _shown_fields(board: Leaderboard) -> list[str]:
     fields = ["encoder"]
     if board.frame["dataset"].nunique() > 1:
         fields.append("dataset")
+    fields += board.row_keys  # e.g. the explainer: rows differ in it
     if "setting" in board.row_fields:
         fields.append("setting")
     return fields + [f for f in board.row_fields if f in ("run_id", "task")]

@@ -79,6 +79,10 @@ class ColumnInfo:
     aggregation: str | None = None
     test: str | None = None
     same: tuple[str, ...] = ()
+    #: How its numbers are printed (:data:`benchmark.contracts.FORMATS`).
+    format: str = "number"
+    #: The metric (of the same task) this column is the control of, or "".
+    control_of: str = ""
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -325,7 +329,8 @@ def _columns(chosen: pd.DataFrame, by_id: dict, all_metrics: bool, warn) -> list
             key, task, metric, label if labels.count(label) == 1 else f"{task} {label}",
             directions.pop() if len(directions) == 1 else None, str(last.get("unit") or ""),
             str(last.get("description") or ""), str(last.get("kind") or "score"), last.get("field"),
-            last.get("aggregation"), last.get("test"), tuple(last.get("same") or ())))
+            last.get("aggregation"), last.get("test"), tuple(last.get("same") or ()),
+            str(last.get("format") or "number"), str(last.get("control_of") or "")))
     return columns
 
 

@@ -1,9 +1,9 @@
 """Rendering a :class:`benchmark.report.leaderboard.Leaderboard` as text: a rich table, Markdown, CSV, JSON.
 
 Every renderer is a pure function of the leaderboard (no clock, no paths of this machine), so the
-same records give the same bytes. Rounding happens only here: Markdown and the table show fractions
-as percentages with 2 decimals, speeds with 1 decimal, other numbers with 4 significant digits; CSV
-and JSON keep the recorded values. A missing cell is "—" (Markdown, table, HTML), an empty field
+same records give the same bytes. Rounding happens only here, in each metric's declared format
+(:mod:`benchmark.report.numbers`: proportions as percentages, ratios and differences as signed
+numbers, three significant digits, the CI in the same format); CSV and JSON keep the recorded values. A missing cell is "—" (Markdown, table, HTML), an empty field
 (CSV) or ``null`` (JSON), never 0.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.report.leaderboard import ColumnInfo, Leaderboard
+from benchmark.report.numbers import count, interval, unit_suffix
 from benchmark.report.significance import ALPHA
 
 MISSING = "—"
@@ -35,29 +36,24 @@ def arrow(col: ColumnInfo) -> str:
 
 
 def header(col: ColumnInfo) -> str:
-    """Column header for people: label, unit (fractions shown as %), arrow."""
-    unit = "%" if col.unit == "fraction" else col.unit
+    """Column header for people: label, ``(%)`` for percentages or the unit of a speed, arrow."""
+    unit = unit_suffix(col.format, col.unit)
     return " ".join(p for p in (col.label, f"({unit})" if unit else "", arrow(col)) if p)
 
 
-def number(value: float, unit: str) -> str:
-    if unit == "fraction":
-        return f"{100 * value:.2f}"
-    if unit.endswith("/s"):
-        return f"{value:.1f}"
-    return f"{value:.4g}"
+def cell_parts(board: Leaderboard, row: pd.Series, col: ColumnInfo) -> tuple[str, str]:
+    """``(value, "[low, high]")`` in the column's format (:mod:`benchmark.report.numbers`);
+    ``(MISSING, "")`` when missing; the interval ``""`` when the run gives none."""
+    value = board.cell(row, col.key)
+    if value is None:
+        return MISSING, ""
+    return interval(value, board.cell(row, col.key, "ci_low"), board.cell(row, col.key, "ci_high"), col.format)
 
 
 def cell_text(board: Leaderboard, row: pd.Series, col: ColumnInfo) -> str:
     """``value [low, high]`` rounded for reading, or :data:`MISSING`."""
-    value = board.cell(row, col.key)
-    if value is None:
-        return MISSING
-    text = number(value, col.unit)
-    low, high = board.cell(row, col.key, "ci_low"), board.cell(row, col.key, "ci_high")
-    if low is not None and high is not None:
-        text += f" [{number(low, col.unit)}, {number(high, col.unit)}]"
-    if board.unranked(board.cell(row, col.key, "run")):
+    text = " ".join(p for p in cell_parts(board, row, col) if p)
+    if text != MISSING and board.unranked(board.cell(row, col.key, "run")):
         text += f" {NOT_RANKED}"
     return text
 
@@ -65,7 +61,7 @@ def cell_text(board: Leaderboard, row: pd.Series, col: ColumnInfo) -> str:
 def field_text(row: pd.Series, name: str) -> str:
     value = row[name]
     if name == "parameters":
-        return MISSING if pd.isna(value) else f"{int(value):,}"
+        return MISSING if pd.isna(value) else count(int(value))
     return str(value)
 
 

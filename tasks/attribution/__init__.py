@@ -72,6 +72,8 @@ class StrokeDeletion(_AttributionTask):
     """Deletion faithfulness: remove strokes in the explainer's order (MoRF and LeRF)."""
 
     name = "stroke_deletion"
+    family = "stroke deletion"
+    question = "Which explainer orders strokes faithfully (removing its top strokes first hurts the class most)?"
     description = "Stroke deletion: target probability as strokes are removed most/least important first"
     version = "2"
     order = 30
@@ -79,9 +81,10 @@ class StrokeDeletion(_AttributionTask):
     metrics = {
         "deletion_gap": Metric(True, "area under the LeRF curve - area under the MoRF curve (x: fraction of "
                                      "strokes removed, trapezoid, both end points)", "probability",
-                               label="deletion gap", headline=True, field="gap"),
+                               label="deletion gap", headline=True, field="gap", format="signed"),
         "gap_vs_random": Metric(True, "deletion gap minus the random control's on the same sketch", "probability",
-                                label="gap - random", headline=True, field="gap_vs_random"),
+                                label="gap − random", headline=True, field="gap_vs_random", format="signed",
+                                test=None),  # its CI is the paired test against the control; between rows it repeats the gap's
         "morf_area": Metric(False, "area under the most-important-first deletion curve", "probability",
                             label="MoRF area", field="morf_area"),
         "lerf_area": Metric(True, "area under the least-important-first deletion curve", "probability",
@@ -101,6 +104,8 @@ class StrokePointing(_AttributionTask):
     """Ground-truth pointing: do the scores put evidence strokes above distractor strokes?"""
 
     name = "stroke_pointing"
+    family = "stroke pointing"
+    question = "Which explainer puts the evidence strokes above the distractors?"
     description = "Stroke pointing: AUROC of stroke scores for evidence vs distractor strokes"
     version = "2"
     order = 31
@@ -110,7 +115,8 @@ class StrokePointing(_AttributionTask):
                                        "strokes (ties 1/2; 0.5 = chance), mean over sketches", "AUROC",
                                  label="pointing AUROC", headline=True, field="auroc"),
         "auroc_vs_random": Metric(True, "pointing AUROC minus the random control's on the same sketch", "AUROC",
-                                  label="AUROC - random", headline=True, field="auroc_vs_random"),
+                                  label="AUROC − random", headline=True, field="auroc_vs_random", format="signed",
+                                  test=None),  # as gap_vs_random
         "top_is_evidence": Metric(True, "fraction of sketches whose top-scored stroke is evidence", "fraction",
                                   label="top stroke evidence", headline=True, field="top_is_evidence",
                                   aggregation="proportion"),
@@ -134,6 +140,8 @@ class SanityRandomisation(_AttributionTask):
     """Cascading model-parameter randomisation: do the scores depend on the learned weights?"""
 
     name = "sanity_randomisation"
+    family = "sanity check"
+    question = "Do the explainer's scores depend on the trained weights (cascading randomisation)?"
     description = "Sanity check: Spearman of stroke scores, trained vs cascading-randomised classifier"
     version = "2"
     order = 32
@@ -144,7 +152,8 @@ class SanityRandomisation(_AttributionTask):
                                        "constant)", "Spearman",
                                 label="Spearman, randomised", headline=True, field="spearman_full"),
         "passed": Metric(True, "1 when the upper 95% bound of spearman_full is below pass_below (the scores "
-                               "depend on the weights), else 0", "pass", label="sanity passed", headline=True),
+                               "depend on the weights), else 0", "pass", label="sanity passed", headline=True,
+                       format="flag"),
         "classifier_accuracy": _accuracy(),
         "sketches_per_s": _speed("sanity speed"),
     }

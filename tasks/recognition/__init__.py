@@ -42,6 +42,9 @@ class Recognition(Task):
         "test_split": "test",
     }
     order = 0
+    family = "recognition"
+    question = "Which encoder recognises sketches best?"
+    row_facts = ("parameters",)
     metrics = {
         "top1": Metric(True, "top-1 accuracy on the test split", "fraction", label="top-1", headline=True,
                        field="correct", aggregation="proportion"),

@@ -28,6 +28,8 @@ class LocationReliance(Task):
     version = "1"
     requires_trained = True
     order = 5
+    family = "location reliance"
+    question = "Which encoder relies on the strokes' layout (accuracy lost when their start points move)?"
     defaults = {"split": "test", "max_sketches": None, "batch_size": 200, "draws": 4, "init_scale": 0.1}
     metrics = {
         "reliance": Metric(True, "top-1 accuracy lost when every stroke's start point is scrambled (randn * "
@@ -36,17 +38,18 @@ class LocationReliance(Task):
                            headline=True, field="accuracy_drop_scrambled"),
         "reliance_shuffle": Metric(True, "top-1 accuracy lost when the start points are shuffled among the "
                                          "sketch's strokes, mean over draws", "fraction",
-                                   label="reliance (shuffle)", field="accuracy_drop_shuffled"),
+                                   label="reliance (shuffle)", headline=True, field="accuracy_drop_shuffled"),
         "p_true_drop": Metric(True, "true-class probability lost when the start points are scrambled",
-                              "probability", label="p(true) lost, scrambled", field="p_true_drop_scrambled"),
+                              "probability", label="p(true) lost, scrambled", field="p_true_drop_scrambled",
+                              format="signed"),
         "p_true_drop_shuffle": Metric(True, "true-class probability lost when the start points are shuffled",
-                                      "probability", field="p_true_drop_shuffled"),
+                                      "probability", field="p_true_drop_shuffled", format="signed"),
         "top1_true": Metric(True, "top-1 accuracy at the true layout", "fraction", field="correct_true",
                             aggregation="proportion"),
         "top1_scrambled": Metric(True, "top-1 accuracy with scrambled start points (mean over draws)", "fraction",
-                                 field="correct_scrambled"),
+                                 field="correct_scrambled", format="percent"),
         "top1_shuffled": Metric(True, "top-1 accuracy with shuffled start points (mean over draws)", "fraction",
-                                field="correct_shuffled"),
+                                field="correct_shuffled", format="percent"),
     }
 
     @classmethod

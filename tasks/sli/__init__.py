@@ -50,8 +50,7 @@ _COMMON = {
 
 
 def _speed(label: str) -> Metric:
-    return Metric(True, "sketches inverted per second, all processes", "sketches/s", label=label, headline=True,
-                  kind="speed")
+    return Metric(True, "sketches inverted per second, all processes", "sketches/s", label=label, kind="speed")
 
 
 class _SLITask(Task):
@@ -59,6 +58,8 @@ class _SLITask(Task):
     requires_trained = True
     #: Records of different presets are different settings of the task (separate leaderboard columns).
     variant_keys = ("preset",)
+    family = "SLI"
+    question = "Which encoder inverts stroke locations best, and beats its random-weights control?"
 
     @classmethod
     def check_config(cls, config):
@@ -100,13 +101,13 @@ class SLIRecovery(_SLITask):
                                          "et al. 2018); the no-move control (the start itself) has fidelity 0 by "
                                          "construction", "fraction", label="control fidelity", headline=True,
                                    field=("control_location_error_reduction", "location_error_before"),
-                                   aggregation="ratio_of_means"),
+                                   aggregation="ratio_of_means", control_of="fidelity"),
         "aligned_skill": Metric(True, "aligned fidelity minus the random-weights control's", "fraction",
                                 label="SLI aligned skill", field=("aligned_skill_reduction", "aligned_error_before"),
                                 aggregation="ratio_of_means"),
         "control_aligned_fidelity": Metric(True, "aligned fidelity of the random-weights control", "fraction",
                                            field=("control_aligned_error_reduction", "aligned_error_before"),
-                                           aggregation="ratio_of_means"),
+                                           aggregation="ratio_of_means", control_of="aligned_fidelity"),
         "location_error_before": Metric(False, "mean distance of scrambled to true start points, global "
                                                "translation removed: the no-move control's error", "normalised units",
                                         field="location_error_before"),
@@ -118,13 +119,15 @@ class SLIRecovery(_SLITask):
                                 "normalised units", field="chamfer_after"),
         "control_location_error_after": Metric(False, "mean location error after the random-weights control's "
                                                       "inversion", "normalised units",
-                                               field="control_location_error_after"),
+                                               field="control_location_error_after",
+                                               control_of="location_error_after"),
         "accuracy_before": Metric(True, "top-1 accuracy on the scrambled sketches (the no-move control)", "fraction",
                                   field="correct_before", aggregation="proportion"),
         "accuracy_after": Metric(True, "top-1 accuracy on the recovered sketches", "fraction", label="acc. after SLI",
                                  field="correct_after", aggregation="proportion"),
         "control_accuracy_after": Metric(True, "top-1 accuracy of the random-weights control after its inversion",
-                                         "fraction", field="control_correct_after", aggregation="proportion"),
+                                         "fraction", field="control_correct_after", aggregation="proportion",
+                                         control_of="accuracy_after"),
         "p_true_before": Metric(True, "mean true-class probability on the scrambled sketches", "probability",
                                 field="p_true_before"),
         "p_true_after": Metric(True, "mean true-class probability on the recovered sketches", "probability",
@@ -169,7 +172,7 @@ class SLITransfer(_SLITask):
                         label="transfer skill vs random", headline=True, field="transfer_skill", same=("target",)),
         "control_success_rate": Metric(True, "success rate of the random-weights control", "fraction",
                                        label="control transfer", headline=True, field="control_success",
-                                       aggregation="proportion", same=("target",)),
+                                       aggregation="proportion", same=("target",), control_of="success_rate"),
         "success_at_start": Metric(False, "fraction already predicted as the target before any step (the no-move "
                                           "control)", "fraction", field="success_at_start", aggregation="proportion",
                                    same=("target",)),
@@ -179,7 +182,7 @@ class SLITransfer(_SLITask):
                                       "sketches that reached it", "normalised units", field="displacement",
                                same=("target",)),
         "p_original_drop": Metric(True, "mean drop of the original class's probability", "probability",
-                                  field="p_original_drop", same=("target",)),
+                                  field="p_original_drop", same=("target",), format="signed"),
         "p_target_after": Metric(True, "mean target-class probability at the end", "probability",
                                  field="p_target_after", same=("target",)),
         "sketches_per_s": _speed("SLI transfer speed"),
