@@ -47,3 +47,25 @@ def run_bench(*args: str, env: dict | None = None, cwd: Path | None = None, time
     full_env.setdefault("PYTHONPATH", str(ROOT))
     return subprocess.run([python, "-m", "benchmark", *args], capture_output=True, text=True, env=full_env,
                           cwd=cwd or ROOT, timeout=timeout)
+
+
+def bench_here(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``bench ARGS`` in this interpreter (``benchmark.cli.main``, cwd ``cwd``, stdout and stderr captured),
+    for commands that only plan or read (``--dry-run``, ``list``, ``leaderboard``): the same code as
+    :func:`run_bench` without a fresh interpreter's imports (torch, transformers: seconds a call)."""
+    import contextlib
+    import io
+
+    from benchmark.cli import main
+
+    out, err, before = io.StringIO(), io.StringIO(), Path.cwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: --help, a usage error
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    finally:
+        os.chdir(before)
+    return subprocess.CompletedProcess(["bench", *args], code, out.getvalue(), err.getvalue())

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import build_parser
-from conftest import ROOT, run_bench
+from conftest import ROOT, bench_here, run_bench
 
 README = ROOT / "README.md"
 #: Marks a README command launched by torchrun (parsed only: it needs the nodes it names).
@@ -109,7 +109,9 @@ def _check(command: str, workdir: Path, quickdraw_dir: Path) -> None:
             args.append("--force")
     if how == "dry-run":
         args.append("--dry-run")
-    done = run_bench(*args, cwd=workdir, timeout=300)
+    # prepare in its own interpreter (worker processes); what only plans or reads, in this one
+    done = run_bench(*args, cwd=workdir, timeout=300) if how == "run" and _subcommand(args) == ("data", "prepare") \
+        else bench_here(*args, cwd=workdir)
     assert done.returncode == 0, f"{command}\n{done.stderr[-2000:]}"
     if how == "dry-run":
         assert "would run" in done.stdout and not (workdir / "results" / "report").exists(), command
@@ -143,7 +145,7 @@ def test_every_readme_command_works(workdir, quickdraw_dir):
 
 
 def test_bench_run_alone_is_the_whole_demo_benchmark_and_its_report(workdir):
-    done = run_bench("run", "--dry-run", cwd=workdir)
+    done = bench_here("run", "--dry-run", cwd=workdir)
     assert done.returncode == 0, done.stderr
     planned = [line.split(" · ")[0].removeprefix("would run ") for line in done.stdout.splitlines()
                if line.startswith("would run")]
@@ -154,12 +156,12 @@ def test_bench_run_alone_is_the_whole_demo_benchmark_and_its_report(workdir):
     assert "would run stroke_pointing · stroke_vit_tiny · demo · seed 0 · explainer stroke_length" in done.stdout
     assert "would run sli_recovery · stroke_vit_tiny · demo · seed 0 · preset published" in done.stdout
     assert "then write the report to results/report" in done.stdout
-    named = run_bench("run", "--task", "recognition", "--dry-run", cwd=workdir)  # --task narrows: no report
+    named = bench_here("run", "--task", "recognition", "--dry-run", cwd=workdir)  # --task narrows: no report
     assert "would run recognition" in named.stdout and "sli_" not in named.stdout and "report" not in named.stdout
 
 
 def test_bench_run_for_an_encoder_is_the_whole_benchmark_with_what_it_cannot_take_skipped(workdir):
-    done = run_bench("run", "--encoder", "stroke_vit_tiny_no_location", "--dry-run", cwd=workdir)
+    done = bench_here("run", "--encoder", "stroke_vit_tiny_no_location", "--dry-run", cwd=workdir)
     assert done.returncode == 0, done.stderr
     assert "would run location_reliance · stroke_vit_tiny_no_location" in done.stdout
     assert "would run stroke_pointing · stroke_vit_tiny_no_location · demo · seed 0 · explainer occlusion" in done.stdout
@@ -167,7 +169,7 @@ def test_bench_run_for_an_encoder_is_the_whole_benchmark_with_what_it_cannot_tak
     assert len(skipped) == 2 and all("needs encoder capabilities ['sli']" in line for line in skipped)
     assert "then write the report to results/report" in done.stdout
     # --explainer alone: the tasks that take one, for it beside the reference explainer and the controls
-    explained = run_bench("run", "--encoder", "raster_cnn", "--explainer", "attention_rollout", "--explainer",
+    explained = bench_here("run", "--encoder", "raster_cnn", "--explainer", "attention_rollout", "--explainer",
                           "gradient", "--dry-run", cwd=workdir)
     assert explained.returncode == 0, explained.stderr
     lines = explained.stdout.splitlines()
@@ -179,8 +181,8 @@ def test_bench_run_for_an_encoder_is_the_whole_benchmark_with_what_it_cannot_tak
 
 
 def test_dry_run_names_the_classifier_it_would_train(workdir):
-    done = run_bench("run", "--task", "sli_recovery", "--dry-run", cwd=workdir)
+    done = bench_here("run", "--task", "sli_recovery", "--dry-run", cwd=workdir)
     assert done.returncode == 0, done.stderr
     assert "would run sli_recovery · stroke_vit_tiny · demo" in done.stdout and "recognition classifier" in done.stdout
-    bad = run_bench("run", "--set", "encoder.depth=6", "--dry-run", cwd=workdir)
+    bad = bench_here("run", "--set", "encoder.depth=6", "--dry-run", cwd=workdir)
     assert bad.returncode == 2 and "unknown" in bad.stderr and "depth" in bad.stderr
