@@ -216,6 +216,26 @@ def test_category_specs(tmp_path):
             resolve_categories(bad)
 
 
+def test_categories_all_is_every_category_in_the_source(quickdraw_dir, tmp_path):
+    from benchmark.data.prepare import source_categories
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("sun", "cat", "hot dog"):
+        (src / f"{name}.ndjson").symlink_to(quickdraw_dir / "full" / "simplified" / f"{name}.ndjson")
+    assert resolve_categories("all", present=lambda: source_categories(src)) == ["cat", "hot dog", "sun"]
+    assert resolve_categories("all") == list(builtin("345"))  # without a source (download): all of QuickDraw
+    args = argparse.Namespace(source=str(src), categories="all", out=str(tmp_path / "all.h5"), max_per_category=5,
+                              split_fractions="0.8,0.1,0.1", on_error="fail", force=False, workers=1)
+    assert data_cli.prepare_command(args) == 0
+    assert open_h5(tmp_path / "all.h5").identity()["categories"] == ["cat", "hot dog", "sun"]
+    write_npz(src / "dog.npz", {"train": [np.array([[0, 0, 0], [5, 5, 1]])]})
+    with pytest.raises(BenchError, match=r"holds \.ndjson and \.npz files; --categories all needs one format"):
+        source_categories(src)
+    with pytest.raises(BenchError, match=r"holds no \.ndjson, \.npz or \.bin files: --categories all"):
+        source_categories(quickdraw_dir)  # its files lie in subfolders
+
+
 def test_bench_data_cli_end_to_end(quickdraw_dir, tmp_path):
     from conftest import run_bench
 

@@ -1,8 +1,9 @@
-"""Category sets: ``30`` (the SketchXAI list), ``345`` (all of QuickDraw), a file of names, or a
-comma-separated list. Names are checked for safety (they become file names and URLs)."""
+"""Category sets: ``30`` (the SketchXAI list), ``345`` (all of QuickDraw), ``all`` (every category
+present in a source folder), a file of names, or a comma-separated list. Names are checked for safety (they become file names and URLs)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -52,10 +53,17 @@ def _names_file(spec: str) -> Path | None:
         return None
 
 
-def resolve_categories(spec: str) -> list[str]:
-    """Category names for ``spec``: ``30``, ``345``, a path to a file (one name a line, ``#``
+#: The set that means "every category the source has" (``present`` in :func:`resolve_categories`).
+ALL = "all"
+
+
+def resolve_categories(spec: str, present: Callable[[], list[str]] = quickdraw_names) -> list[str]:
+    """Category names for ``spec``: ``30``, ``345``, ``all`` (``present()``: the categories of the
+    source being read, by default all of QuickDraw), a path to a file (one name a line, ``#``
     comments) or ``name,name,...``. Order is kept (it defines the labels); duplicates fail."""
     spec = spec.strip()
+    if spec == ALL:
+        return list(present())
     if spec in BUILTIN_SETS:
         return list(builtin(spec))
     path = _names_file(spec)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from benchmark.data.formats import FORMATS
 
-_SETS = "30 (the SketchXAI list), 345 (all), a file of names (one a line) or name,name,..."
+_SETS = "30 (the SketchXAI list), 345 (all of QuickDraw), a file of names (one a line) or name,name,..."
 
 
 #: ``bench data prepare --help``'s examples (tests/test_examples.py runs each, --source replaced by the real sample).
@@ -15,6 +16,7 @@ PREPARE_EXAMPLES = """examples:
   bench data prepare --source quickdraw/full/simplified --categories 30 --out qd30.h5
   bench data prepare --source quickdraw/full/simplified --categories cat,dog,apple --out three.h5 --max-per-category 20
   bench data prepare --source quickdraw/full/simplified --categories 30 --out qd30.h5 --force --workers 2
+  bench data prepare --source quickdraw/full/simplified --categories all --out every.h5   every file in --source
 """
 #: ``bench data download --help``'s examples (parsed by the tests: they need the internet).
 DOWNLOAD_EXAMPLES = """examples:
@@ -37,7 +39,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                    "are split by a hash of key_id).",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PREPARE_EXAMPLES)
     p.add_argument("--source", required=True, metavar="DIR", help="folder of <category>.<ext> files")
-    p.add_argument("--categories", default="30", metavar="SET", help=f"{_SETS} (default: 30)")
+    p.add_argument("--categories", default="30", metavar="SET",
+                   help=f"{_SETS}; all: every category in --source (default: 30)")
     p.add_argument("--out", required=True, metavar="FILE.h5", help="the file to write (atomically)")
     p.add_argument("--max-per-category", type=int, metavar="N", help="keep the first N good drawings a category")
     p.add_argument("--split-fractions", default="0.8,0.1,0.1", metavar="T,V,T",
@@ -54,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        description="Download one file per category from Google's public QuickDraw "
                                    "bucket (or --base-url), resuming partial files.",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=DOWNLOAD_EXAMPLES)
-    d.add_argument("--categories", default="30", metavar="SET", help=f"{_SETS} (default: 30)")
+    d.add_argument("--categories", default="30", metavar="SET", help=f"{_SETS}; all: the 345 (default: 30)")
     d.add_argument("--format", required=True, choices=FORMATS,
                    help="simplified/raw ndjson, sketchrnn npz or binary .bin")
     d.add_argument("--dest", required=True, metavar="DIR", help="folder for <category>.<ext> files")
@@ -66,9 +69,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def prepare_command(args: argparse.Namespace) -> int:
     from benchmark.data.categories import resolve_categories
-    from benchmark.data.prepare import parse_fractions, prepare
+    from benchmark.data.prepare import parse_fractions, prepare, source_categories
 
-    report = prepare(args.source, resolve_categories(args.categories), args.out,
+    categories = resolve_categories(args.categories, present=lambda: source_categories(Path(args.source)))
+    report = prepare(args.source, categories, args.out,
                      max_per_category=args.max_per_category,
                      split_fractions=parse_fractions(args.split_fractions), on_error=args.on_error,
                      force=args.force, workers=args.workers)

@@ -75,6 +75,21 @@ def locate_sources(source: Path, categories: list[str]) -> tuple[str, dict[str, 
     return fmt, {c: files[c] for c in categories}
 
 
+def source_categories(source: Path) -> list[str]:
+    """Every category with a file in ``source`` (``--categories all``), sorted by name: the names
+    of the files of its one format (a folder mixing formats, or holding none, is an error)."""
+    if not source.is_dir():
+        raise BenchError(f"--source {source}: no such folder")
+    found = {suf: sorted(p.stem for p in source.glob(f"*{suf}") if p.is_file()) for suf in _SUFFIXES}
+    usable = [suf for suf, names in found.items() if names]
+    if len(usable) > 1:
+        raise BenchError(f"{source} holds {' and '.join(usable)} files; --categories all needs one format "
+                         "per folder (or name the categories)")
+    if not usable:
+        raise BenchError(f"{source} holds no .ndjson, .npz or .bin files: --categories all finds nothing")
+    return found[usable[0]]
+
+
 def check_out(source: Path, out: Path, force: bool = False) -> None:
     """Refuse an ``out`` inside the source folder, or one that would replace a file that is not a
     sketchxai-bench data file (unless ``force``)."""
