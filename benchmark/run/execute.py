@@ -53,7 +53,7 @@ def execute(spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchD
     np.random.seed(spec.seed % 2**32)
     torch.manual_seed(spec.seed)
     manager.pm.hook.bench_run_started(run=ctx.info)
-    ctx.say(f"[bold]{describe(spec, data.name)}[/] · "
+    ctx.say(f"[bold]{describe(spec)}[/] · "
             f"{info.world_size} process{'es' if info.world_size > 1 else ''} ({info.device})")
     task_started = time.time()
     result = task_cls().run(ctx)

@@ -79,18 +79,30 @@ def qualifiers(task_cls, cfg: dict[str, dict[str, Any]]) -> list[tuple[str, Any]
     return [(k, cfg["task"][k]) for k in keys if k in cfg["task"]]
 
 
-def describe(spec: RunSpec, data_name: str | None = None) -> str:
-    """``task · encoder · data · seed N[ · explainer E][ · preset P]``: one run, as every line names it."""
-    from benchmark.plugins import get_manager
+def describe(spec: RunSpec) -> str:
+    """``task · encoder · data · seed N[ · explainer E][ · preset P]``: one run, as every line names it
+    (dry-run, progress, summary); ``data`` as :func:`data_names` names it."""
+    manager = get_manager()
+    named = "".join(f" · {k} {v}" for k, v in qualifiers(manager.task(spec.task), spec.config))
+    name, *file = data_names(manager, spec.data)
+    data = f"{name} ({file[0]})" if file else name
+    return f"{spec.task} · {spec.encoder} · {data} · seed {spec.seed}{named}"
 
-    named = "".join(f" · {k} {v}" for k, v in qualifiers(get_manager().task(spec.task), spec.config))
-    return f"{spec.task} · {spec.encoder} · {data_name or spec.data} · seed {spec.seed}{named}"
+
+def data_names(manager: Manager, data: str) -> tuple[str, ...]:
+    """``--data`` by the one name it has everywhere (``bench list datasets``, records, leaderboards):
+    ``(dataset,)`` for a registered dataset, ``(dataset, file name)`` for a file, e.g.
+    ``("quickdraw", "qd30.h5")``."""
+    if data in manager.datasets or not is_path(data):
+        return (data,)
+    return dataset_for(manager, data)[0].name, Path(data).name
 
 
-def new_run_id(task: str, encoder: str, data: str, named: Sequence[Any] = ()) -> str:
-    """``STAMP-task-encoder-data[-explainer][-preset]-HEX`` (the record's file name)."""
+def new_run_id(task: str, encoder: str, data: Sequence[str], named: Sequence[Any] = ()) -> str:
+    """``STAMP-task-encoder-data[-file][-explainer][-preset]-HEX`` (the record's file name); ``data``:
+    :func:`data_names` (a file by its stem: ``quickdraw-qd30``)."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    parts = [task, encoder, Path(data).stem if is_path(data) else data, *(str(v) for v in named)]
+    parts = [task, encoder, data[0], *(Path(name).stem for name in data[1:]), *(str(v) for v in named)]
     middle = "-".join(re.sub(r"[^A-Za-z0-9_.\-]+", "_", part) for part in parts)
     return f"{stamp}-{middle}-{secrets.token_hex(3)}"
 
@@ -230,7 +242,8 @@ def _spec(task_cls, encoder_cls, data: str, cfg: dict, seed: int, results: str, 
         [task_cls.name, task_cls.version, encoder_cls.name, encoder_cls.version, data, cfg, seed, checkpoint,
          classifier.fingerprint if classifier else None], sort_keys=True, default=str).encode()).hexdigest()
     run_id = ((_resumable(results, fingerprint) if resume else None)
-              or new_run_id(task_cls.name, encoder_cls.name, data, [v for _, v in qualifiers(task_cls, cfg)]))
+              or new_run_id(task_cls.name, encoder_cls.name, data_names(get_manager(), data),
+                             [v for _, v in qualifiers(task_cls, cfg)]))
     return RunSpec(run_id, task_cls.name, encoder_cls.name, data, cfg, seed, results, checkpoint, resume, fingerprint,
                    classifier, classifier_settings)
 
