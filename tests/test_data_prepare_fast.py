@@ -6,7 +6,6 @@ the checksum of the real sample's file as prepared before the fast path existed.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
