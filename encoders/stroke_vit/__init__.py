@@ -70,7 +70,7 @@ class StrokeViTEncoder(Encoder):
         from encoders.stroke_vit.reference import from_reference
 
         ablation = {k: cls.defaults[k] for k in ("use_location", "use_order")}  # an ablation refuses these weights
-        module = from_reference(source, num_classes=num_classes, config=ablation)
+        module = from_reference(source, num_classes=num_classes, config=ablation, check=cls.check_config)
         return module, {k: module.encoder_config[k] for k in cls.defaults}
 
     @classmethod

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,13 +162,17 @@ def reference_config(state_dict: dict[str, torch.Tensor], hf_config: dict[str, A
 
 
 def from_reference(source: str | Path, num_classes: int | None = None,
-                   config: dict[str, Any] | None = None) -> StrokeViT:
+                   config: dict[str, Any] | None = None,
+                   check: Callable[[dict[str, Any]], None] | None = None) -> StrokeViT:
     """A :class:`StrokeViT` in eval mode holding a reference checkpoint (file, folder or hub id).
 
     Sizes are inferred from the checkpoint; ``reference_compat`` defaults to True (the numerics the
     weights were trained with); ``config`` overrides keys. ``num_classes`` defaults to the rows of
     the reference head (its training data's class count). The full encoder config is kept as ``module.encoder_config`` (for
     :func:`benchmark.checkpoints.save_checkpoint` under ``stroke_vit_tiny`` / ``stroke_vit_base``).
+    Before the module is built its config goes through ``check`` (the encoder's ``check_config``:
+    :meth:`encoders.stroke_vit.StrokeViTEncoder.load_external` passes it) and its float32 weights
+    must fit the machine's memory.
     """
     state, hf_config = read_reference_state_dict(source)
     cfg = {**DEFAULTS, **reference_config(state, hf_config), "reference_compat": True,
@@ -176,7 +181,7 @@ def from_reference(source: str | Path, num_classes: int | None = None,
     num_classes = int(num_classes or rows or 0)
     if rows is not None and num_classes > rows:
         raise BenchError(f"{source}: its head has {rows} classes, fewer than num_classes={num_classes}")
-    _check_sizes(source, num_classes, cfg)
+    _check_sizes(source, num_classes, cfg, check)
     module = build_stroke_vit(num_classes, cfg)
     load_reference_state_dict(module, state)
     module.encoder_config = cfg
@@ -194,14 +199,16 @@ def _read_hf_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _check_sizes(source: str | Path, num_classes: int, cfg: dict[str, Any]) -> None:
+def _check_sizes(source: str | Path, num_classes: int, cfg: dict[str, Any],
+                 check: Callable[[dict[str, Any]], None] | None) -> None:
     """The sizes read from a published checkpoint (its weights and ``config.json``), checked like
-    ``--set`` values (the encoder's limits) and against the machine's memory before the module is built."""
+    ``--set`` values (``check``: the encoder's limits) and against the machine's memory before the
+    module is built."""
     from benchmark.model_size import check_fits, meta_parameters
-    from encoders.stroke_vit import StrokeViTEncoder
 
     try:
-        StrokeViTEncoder.check_config(cfg)
+        if check is not None:
+            check(cfg)
         check_fits("the model", meta_parameters(lambda: build_stroke_vit(num_classes, cfg)), num_classes)
     except BenchError as exc:
         raise BenchError(f"--checkpoint {source}: {exc}; its config.json or weights are not a usable SketchXAI "
