@@ -83,11 +83,28 @@ def test_crafted_state_file_runs_no_code_on_resume(tmp_path):
     torch.save(_WritesMarker(str(probe_marker)), probe)
     torch.load(probe, weights_only=False)
     assert probe_marker.exists()
+    before = _snapshot(run_dir)
+    assert {"checkpoint", "state", "in_progress.json"} <= {p.split("/")[0] for p in before}
     resumed = bench("run", *FAST, "--results", str(tmp_path), "--resume")
     line = error_line(resumed)
     assert "train.pt: refused to resume from this state file" in line and "run without --resume" in line
     assert not marker.exists()
-    assert_failed_cleanly(tmp_path, "refused to resume")
+    # nothing a user had is removed: the folder is as it was, and the message says so
+    assert _snapshot(run_dir) == before and not (run_dir / "failed.json").exists()
+    assert f"{run_dir} is kept as it was" in line and f"delete {run_dir / 'state'} to restart this one" in line
+    assert not list((tmp_path / "runs").glob("*.json"))
+    state.write_bytes(state.read_bytes()[:100])  # truncated: refused the same way, and still resumable once fixed
+    line = error_line(bench("run", *FAST, "--results", str(tmp_path), "--resume"))
+    assert "train.pt: refused to resume" in line and (run_dir / "in_progress.json").is_file()
+    shutil.rmtree(run_dir / "state")
+    done = bench("run", *FAST, "--results", str(tmp_path), "--resume")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "runs" / f"{run_dir.name}.json").is_file() and not (run_dir / "in_progress.json").exists()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path -> bytes)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_non_finite_loss_stops_the_run_without_record_or_checkpoint(tmp_path):

@@ -40,7 +40,7 @@ def execute(spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchD
     data = _open_data(manager, spec, info, opened)
     data_s = time.time() - started
     run_dir = Path(spec.results) / "runs" / spec.run_id
-    if info.is_main:
+    if info.is_main and not (spec.resume and (run_dir / "in_progress.json").is_file()):  # a resume keeps it
         atomic_write_text(run_dir / "in_progress.json",
                           json.dumps({"fingerprint": spec.fingerprint, "spec": asdict(spec)}, default=str))
     distributed.barrier(info)
