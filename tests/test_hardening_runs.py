@@ -249,3 +249,14 @@ def test_absurd_sizes_on_the_command_are_refused_when_planned(tmp_path):
                  "--results", str(tmp_path))
     assert "encoder.num_layers=1000000: expected a whole number of at least 1 and at most 1024" in error_line(many)
     assert not (tmp_path / "runs").exists()
+
+
+def test_truncation_is_said_on_the_terminal_and_in_the_notes(tmp_path):
+    done = bench("run", *FAST, "--set", "data.max_strokes=1", "--results", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    dropped = record["extra"]["truncated"]["strokes"]
+    assert dropped > 0
+    said = f"collate truncated the input: {dropped} stroke(s) and 0 point(s) dropped beyond data.max_strokes=1"
+    assert len([ln for ln in done.stderr.splitlines() if said in ln]) == 1
+    assert any(n.startswith(said) for n in record["notes"])
