@@ -260,3 +260,33 @@ def test_truncation_is_said_on_the_terminal_and_in_the_notes(tmp_path):
     said = f"collate truncated the input: {dropped} stroke(s) and 0 point(s) dropped beyond data.max_strokes=1"
     assert len([ln for ln in done.stderr.splitlines() if said in ln]) == 1
     assert any(n.startswith(said) for n in record["notes"])
+
+
+def test_a_plugin_clashing_with_a_built_in_is_shown_by_list_plugins_refused_elsewhere_and_can_be_disabled(tmp_path):
+    twin = str(PLUGINS / "builtin_twin.py")
+    listed = run_bench("--plugin", twin, "list", "plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [r for r in json.loads(listed.stdout) if r["name"] == "builtin_twin"]
+    assert row["status"] == "conflict" and "encoder name 'seq_lstm' is registered by two plugins" in row["error"]
+    broken = run_bench("--plugin", twin, "--plugin", str(PLUGINS / "broken_import.py"), "list", "plugins")
+    assert broken.returncode == 0 and "conflict" in broken.stdout and "broken" in broken.stdout
+    line = error_line(run_bench("--plugin", twin, "list", "encoders"))
+    assert "'seq_lstm' is registered by two plugins" in line and "builtin_twin" in line
+    assert "BENCH_DISABLE_PLUGINS=builtin_twin" in line
+    done = run_bench("--plugin", twin, "list", "encoders", "--json", env={"BENCH_DISABLE_PLUGINS": "builtin_twin"})
+    assert done.returncode == 0, done.stderr
+    (lstm,) = [r for r in json.loads(done.stdout) if r["name"] == "seq_lstm"]
+    assert lstm["plugin"] != "builtin_twin"
+    listed = run_bench("--plugin", twin, "list", "plugins", "--json", env={"BENCH_DISABLE_PLUGINS": "builtin_twin"})
+    assert [r["status"] for r in json.loads(listed.stdout) if r["name"] == "builtin_twin"] == ["disabled"]
+
+
+def test_a_record_of_a_newer_schema_says_to_upgrade(tmp_path):
+    from benchmark.records import SCHEMA_VERSION, load_records
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "future.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1, "run_id": "x"}))
+    records, problems = load_records(tmp_path)
+    assert records == [] and problems == [
+        f"{tmp_path / 'runs' / 'future.json'}: written by a newer sketchxai-bench (schema {SCHEMA_VERSION + 1}); "
+        "upgrade to read it"]
