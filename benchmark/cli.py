@@ -118,7 +118,7 @@ def cmd_list(args) -> int:
     if args.what == "plugins":
         # collect registrations so registration errors show up as broken plugins too
         for kind in ("encoder", "task", "dataset", "explainer"):
-            manager.registry(kind)
+            manager.registry(kind, conflicts_ok=True)
         rows = [p.as_dict() for p in manager.plugins.values()]
         rows = [r for r in rows if fnmatch.fnmatch(r["name"], args.pattern)]
         if args.json:

@@ -10,6 +10,11 @@ class BenchError(Exception):
     """A user-facing error: the message says what is wrong and what to do."""
 
 
+class ResumeRefused(BenchError):
+    """``--resume`` refused the saved state before the run changed anything: the run's folder is kept as
+    it was (checkpoint, state, ``in_progress.json``), not marked failed, so nothing a user had is lost."""
+
+
 class PluginError(BenchError):
     """A plugin misbehaved (name clash, wrong registration, bad return value)."""
 

@@ -7,7 +7,7 @@
   ``batch.locations``, checked before anything is trained;
 - :func:`marks_failed_runs`: a run that fails leaves ``runs/<id>/failed.json`` (the error) and no
   record, checkpoint, resumable state or ``in_progress.json``; an interrupted run (Ctrl-C, a kill)
-  keeps its state and stays resumable;
+  keeps its state and stays resumable, and a refused ``--resume`` keeps its folder as it was;
 - :func:`guard_peers`: under ``torchrun``, a peer that vanishes is a one-line error.
 """
 
@@ -20,7 +20,7 @@ import shutil
 import time
 from pathlib import Path
 
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, ResumeRefused
 
 FAILED = "failed.json"
 
@@ -120,14 +120,16 @@ def mark_failed(run_dir: Path, error: BaseException) -> None:
 
 def marks_failed_runs(execute):
     """Decorate ``benchmark.run.execute.execute(spec, info, ...)``: an exception (not Ctrl-C or a kill, which keep
-    the run resumable) marks the run failed on rank 0 before it propagates."""
+    the run resumable, nor :class:`~benchmark.errors.ResumeRefused`, which keeps its folder as it was) marks the
+    run failed on rank 0 before it propagates."""
 
     @functools.wraps(execute)
     def wrapper(spec, info, *args, **kwargs):
         try:
             return execute(spec, info, *args, **kwargs)
         except Exception as exc:
-            if info.is_main and not is_peer_loss(exc):  # a lost peer is an interruption: resumable
+            # a lost peer is an interruption: resumable; a refused resume changed nothing
+            if info.is_main and not is_peer_loss(exc) and not isinstance(exc, ResumeRefused):
                 mark_failed(Path(spec.results) / "runs" / spec.run_id, exc)
             raise
 

@@ -9,7 +9,9 @@ Sources, in load order:
 
 A plugin that fails to import, misspells a hook or registers the wrong thing is recorded as broken
 (``bench list plugins`` shows why) and everything else keeps working. Two plugins registering the
-same name is a start-up error naming both. ``BENCH_TRACE_HOOKS=1`` traces hook calls on stderr.
+same name is a conflict: ``bench list plugins`` shows it (the first plugin keeps the name), every other
+command refuses to start, naming both. ``BENCH_DISABLE_PLUGINS=name,...`` skips single plugins (not
+imported; listed as disabled). ``BENCH_TRACE_HOOKS=1`` traces hook calls on stderr.
 """
 
 from __future__ import annotations
@@ -55,16 +57,19 @@ class PluginInfo:
     version: str = ""
     location: str = ""
     error: str = ""
+    conflict: str = ""
+    disabled: bool = False
     hooks: list[str] = field(default_factory=list)
     registered: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
-        return "broken" if self.error else "ok"
+        return ("disabled" if self.disabled else "broken" if self.error else "conflict" if self.conflict
+                else "ok")
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "version": self.version,
-                "location": self.location, "status": self.status, "error": self.error,
+                "location": self.location, "status": self.status, "error": self.error or self.conflict,
                 "hooks": self.hooks, "registered": self.registered}
 
 
@@ -88,6 +93,9 @@ class Manager:
             self.pm.enable_tracing()
         self.plugins: dict[str, PluginInfo] = {}
         self._registries: dict[str, dict[str, Entry]] | None = None
+        #: one line per name registered by two plugins (the second is left out)
+        self.conflicts: list[str] = []
+        self._disabled = {n.strip() for n in os.environ.get("BENCH_DISABLE_PLUGINS", "").split(",") if n.strip()}
         if autoload is None:
             autoload = os.environ.get("BENCH_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes")
         from benchmark import __version__
@@ -113,6 +121,9 @@ class Manager:
             return  # the same plugin reached twice (e.g. an entry point also given with --plugin)
         info = PluginInfo(name=name, source=source, version=version, location=location or name)
         self.plugins[name] = info
+        if name in self._disabled:
+            info.disabled = True
+            return
         try:
             module = loader()
         except BaseException as exc:  # noqa: BLE001 - a broken plugin must not break the others
@@ -139,16 +150,20 @@ class Manager:
             info.version = str(getattr(module, "__version__", ""))
 
     # -- registries ---------------------------------------------------------------------------
-    def registry(self, kind: str) -> dict[str, Entry]:
-        """``{name: Entry}`` of one kind (``encoder``, ``task``, ``dataset``), collected once."""
+    def registry(self, kind: str, conflicts_ok: bool = False) -> dict[str, Entry]:
+        """``{name: Entry}`` of one kind (``encoder``, ``task``, ``dataset``), collected once; a name
+        registered by two plugins raises :class:`PluginError` naming both unless ``conflicts_ok``
+        (``bench list plugins``, which shows the conflict)."""
         if self._registries is None:
             self._registries = self._collect()
+        if self.conflicts and not conflicts_ok:
+            raise PluginError(self.conflicts[0])
         return self._registries[kind]
 
     def _collect(self) -> dict[str, dict[str, Entry]]:
         registries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         for plugin_name, info in self.plugins.items():
-            if info.error:
+            if info.error or info.disabled:
                 continue
             module = self.pm.get_plugin(plugin_name)
             staged: list[tuple[str, Entry]] = []
@@ -167,11 +182,13 @@ class Manager:
             for kind, entry in staged:
                 existing = registries[kind].get(entry.cls.name)
                 if existing is not None:
-                    raise PluginError(
+                    info.conflict = (
                         f"{kind} name {entry.cls.name!r} is registered by two plugins: "
                         f"{existing.plugin!r} ({_qualname(existing.cls)}) and {plugin_name!r} "
-                        f"({_qualname(entry.cls)}); uninstall or disable one of them "
-                        f"(BENCH_DISABLE_PLUGIN_AUTOLOAD=1 turns entry points off)")
+                        f"({_qualname(entry.cls)}); uninstall one of them or disable it with "
+                        f"BENCH_DISABLE_PLUGINS={plugin_name} (see `bench list plugins`)")
+                    self.conflicts.append(info.conflict)
+                    continue
                 registries[kind][entry.cls.name] = entry
                 info.registered.append(f"{kind}:{entry.cls.name}")
         self._warn_broken()

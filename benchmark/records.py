@@ -303,12 +303,16 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def read_record(path: str | Path) -> dict[str, Any]:
-    """Read and validate one record, or raise :class:`RecordError` naming the file."""
+    """Read and validate one record, or raise :class:`RecordError` naming the file (one of a schema newer
+    than :data:`SCHEMA_VERSION` says to upgrade)."""
     path = Path(path)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordError(f"{path}: not a readable JSON file ({exc})") from exc
+    version = record.get("schema_version") if isinstance(record, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise RecordError(f"{path}: written by a newer sketchxai-bench (schema {version}); upgrade to read it")
     problems = validate(record)
     if problems:
         raise RecordError(f"{path}: not a run record ({'; '.join(problems[:4])})")

@@ -34,6 +34,7 @@ def _isolated_plugins(monkeypatch, tmp_path_factory):
 
     monkeypatch.delenv("BENCH_PLUGINS", raising=False)
     monkeypatch.delenv("BENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.delenv("BENCH_DISABLE_PLUGINS", raising=False)
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
     plugins.reset()
     yield

@@ -247,3 +247,37 @@ def test_a_long_comma_list_of_categories_is_a_list_not_a_file_name(tmp_path):
     assert too_long.returncode == 2 and "Traceback" not in too_long.stderr
     (line,) = too_long.stderr.strip().splitlines()
     assert "is longer than 200 bytes" in line and len(line) < 300
+
+
+@pytest.mark.parametrize("tamper", ["coordinate", "end_of_stroke"])
+def test_a_file_without_its_checksum_is_refused_and_bench_data_verify_says_why(tamper, tmp_path):
+    path = tmp_path / "data.h5"
+    _h5(path)
+    done = run_bench("data", "verify", str(path))
+    assert done.returncode == 0 and done.stdout.startswith(f"{path}: ok (2 categories")
+    with h5py.File(path, "r+") as f:  # drop the checksum, then change the data as it no longer guards
+        del f.attrs["content_checksum"]
+        if tamper == "coordinate":
+            f["train"]["points"][4, 0] = 999.0
+        else:
+            f["train"]["points"][4, 2] = 7
+    for lazy in (False, True):
+        with pytest.raises(BenchError, match=r"no content_checksum attribute.*bench data prepare .*--force"):
+            open_h5(path, lazy=lazy)
+    results = tmp_path / "results"
+    done = run_bench("run", "--task", "recognition", "--data", str(path), "--encoder", "seq_lstm", "--set", "epochs=1",
+                     "--threads", "1", "--results", str(results))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"bench: error: {path}: has no content_checksum attribute") and "--force" in line
+    assert not list((results / "runs").glob("*.json"))
+    done = run_bench("data", "verify", str(path))
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [line] and not done.stdout
+
+
+def test_an_end_of_stroke_flag_other_than_0_or_1_is_refused_even_with_a_matching_checksum(tmp_path):
+    bad = np.array([[0, 0, 0], [0.5, 0.2, 7], [0.2, 0.1, 1]], np.float32)
+    path = tmp_path / "bad.h5"
+    _h5(path, bad)
+    with pytest.raises(BenchError, match=r"split 'train' sketch 3 has an end-of-stroke flag of 7 \(flags are 0 or 1\)"):
+        open_h5(path)

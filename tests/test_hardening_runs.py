@@ -83,11 +83,28 @@ def test_crafted_state_file_runs_no_code_on_resume(tmp_path):
     torch.save(_WritesMarker(str(probe_marker)), probe)
     torch.load(probe, weights_only=False)
     assert probe_marker.exists()
+    before = _snapshot(run_dir)
+    assert {"checkpoint", "state", "in_progress.json"} <= {p.split("/")[0] for p in before}
     resumed = bench("run", *FAST, "--results", str(tmp_path), "--resume")
     line = error_line(resumed)
     assert "train.pt: refused to resume from this state file" in line and "run without --resume" in line
     assert not marker.exists()
-    assert_failed_cleanly(tmp_path, "refused to resume")
+    # nothing a user had is removed: the folder is as it was, and the message says so
+    assert _snapshot(run_dir) == before and not (run_dir / "failed.json").exists()
+    assert f"{run_dir} is kept as it was" in line and f"delete {run_dir / 'state'} to restart this one" in line
+    assert not list((tmp_path / "runs").glob("*.json"))
+    state.write_bytes(state.read_bytes()[:100])  # truncated: refused the same way, and still resumable once fixed
+    line = error_line(bench("run", *FAST, "--results", str(tmp_path), "--resume"))
+    assert "train.pt: refused to resume" in line and (run_dir / "in_progress.json").is_file()
+    shutil.rmtree(run_dir / "state")
+    done = bench("run", *FAST, "--results", str(tmp_path), "--resume")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "runs" / f"{run_dir.name}.json").is_file() and not (run_dir / "in_progress.json").exists()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path -> bytes)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_non_finite_loss_stops_the_run_without_record_or_checkpoint(tmp_path):
@@ -232,3 +249,44 @@ def test_absurd_sizes_on_the_command_are_refused_when_planned(tmp_path):
                  "--results", str(tmp_path))
     assert "encoder.num_layers=1000000: expected a whole number of at least 1 and at most 1024" in error_line(many)
     assert not (tmp_path / "runs").exists()
+
+
+def test_truncation_is_said_on_the_terminal_and_in_the_notes(tmp_path):
+    done = bench("run", *FAST, "--set", "data.max_strokes=1", "--results", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    dropped = record["extra"]["truncated"]["strokes"]
+    assert dropped > 0
+    said = f"collate truncated the input: {dropped} stroke(s) and 0 point(s) dropped beyond data.max_strokes=1"
+    assert len([ln for ln in done.stderr.splitlines() if said in ln]) == 1
+    assert any(n.startswith(said) for n in record["notes"])
+
+
+def test_a_plugin_clashing_with_a_built_in_is_shown_by_list_plugins_refused_elsewhere_and_can_be_disabled(tmp_path):
+    twin = str(PLUGINS / "builtin_twin.py")
+    listed = run_bench("--plugin", twin, "list", "plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [r for r in json.loads(listed.stdout) if r["name"] == "builtin_twin"]
+    assert row["status"] == "conflict" and "encoder name 'seq_lstm' is registered by two plugins" in row["error"]
+    broken = run_bench("--plugin", twin, "--plugin", str(PLUGINS / "broken_import.py"), "list", "plugins")
+    assert broken.returncode == 0 and "conflict" in broken.stdout and "broken" in broken.stdout
+    line = error_line(run_bench("--plugin", twin, "list", "encoders"))
+    assert "'seq_lstm' is registered by two plugins" in line and "builtin_twin" in line
+    assert "BENCH_DISABLE_PLUGINS=builtin_twin" in line
+    done = run_bench("--plugin", twin, "list", "encoders", "--json", env={"BENCH_DISABLE_PLUGINS": "builtin_twin"})
+    assert done.returncode == 0, done.stderr
+    (lstm,) = [r for r in json.loads(done.stdout) if r["name"] == "seq_lstm"]
+    assert lstm["plugin"] != "builtin_twin"
+    listed = run_bench("--plugin", twin, "list", "plugins", "--json", env={"BENCH_DISABLE_PLUGINS": "builtin_twin"})
+    assert [r["status"] for r in json.loads(listed.stdout) if r["name"] == "builtin_twin"] == ["disabled"]
+
+
+def test_a_record_of_a_newer_schema_says_to_upgrade(tmp_path):
+    from benchmark.records import SCHEMA_VERSION, load_records
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "future.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1, "run_id": "x"}))
+    records, problems = load_records(tmp_path)
+    assert records == [] and problems == [
+        f"{tmp_path / 'runs' / 'future.json'}: written by a newer sketchxai-bench (schema {SCHEMA_VERSION + 1}); "
+        "upgrade to read it"]

@@ -1,4 +1,4 @@
-"""``bench data prepare`` and ``bench data download`` (wired into :mod:`benchmark.cli`)."""
+"""``bench data prepare``, ``bench data verify`` and ``bench data download`` (wired into :mod:`benchmark.cli`)."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ DOWNLOAD_EXAMPLES = """examples:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``data`` command (with ``prepare`` and ``download``) to an argparse ``subparsers``;
+    """Add the ``data`` command (with ``prepare``, ``verify`` and ``download``) to an argparse ``subparsers``;
     each sets ``func=handler(args) -> exit code``."""
     data = subparsers.add_parser("data", help="download QuickDraw files and prepare them for runs",
                                  description="Download QuickDraw files and prepare them for runs.")
-    sub = data.add_subparsers(dest="data_command", metavar="{prepare,download}", required=True)
+    sub = data.add_subparsers(dest="data_command", metavar="{prepare,verify,download}", required=True)
 
     p = sub.add_parser("prepare", help="QuickDraw files in a folder -> one HDF5 file with train/valid/test",
                        description="Read each category's file in --source (simplified or raw .ndjson, "
@@ -52,6 +52,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes reading categories at once (default: the idle cores; the file is the same)")
     p.set_defaults(func=prepare_command)
+
+    v = sub.add_parser("verify", help="check one prepared HDF5 file: its content checksum and every point",
+                       description="Check a prepared file as every reader does (schema, content_checksum "
+                                   "recomputed, coordinates finite and in range, end-of-stroke flags 0 or 1, "
+                                   "labels in range); print `ok` and exit 0, or the problem in one line and exit 2.")
+    v.add_argument("file", metavar="FILE.h5", help="the prepared file")
+    v.set_defaults(func=verify_command)
 
     d = sub.add_parser("download", help="download QuickDraw files (resumable)",
                        description="Download one file per category from Google's public QuickDraw "
@@ -80,6 +87,16 @@ def prepare_command(args: argparse.Namespace) -> int:
     print(f"wrote {report.out}: {report.format} source, {len(report.counts['per_category'])} categories, "
           f"train {kept['train']} / valid {kept['valid']} / test {kept['test']} sketches "
           f"({report.sketches_per_second:.0f} sketches/s); checksum {report.checksum[:12]}")
+    return 0
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    """Exit 0 after printing ``ok`` and what the file holds; a problem raises the one-line BenchError (exit 2)."""
+    from benchmark.data.h5store import open_h5
+
+    data = open_h5(args.file)
+    sizes = " / ".join(f"{name} {len(split)}" for name, split in sorted(data.splits.items()))
+    print(f"{args.file}: ok ({len(data.categories)} categories, {sizes} sketches; checksum {data.checksum[:12]})")
     return 0
 
 

@@ -343,7 +343,9 @@ def _fail(path: Path, why: str) -> BenchError:
 
 
 def read_attrs(path: Path) -> dict[str, Any]:
-    """The file's attributes, JSON ones decoded, after checking it is a readable data file."""
+    """The file's attributes, JSON ones decoded, after checking it is a readable data file of a schema
+    this version reads that carries its ``content_checksum`` (a file without one is refused: its data
+    could not be verified)."""
     import h5py
 
     path = Path(path)
@@ -359,6 +361,10 @@ def read_attrs(path: Path) -> dict[str, Any]:
     if int(attrs["schema_version"]) > SCHEMA_VERSION:
         raise BenchError(f"{path}: written by a newer sketchxai-bench (schema "
                          f"{int(attrs['schema_version'])}; this version reads {SCHEMA_VERSION}); upgrade")
+    if not attrs.get("content_checksum"):
+        raise BenchError(f"{path}: has no content_checksum attribute, so its data cannot be verified (not a file "
+                         f"sketchxai-bench wrote, or one that was altered); re-prepare it with "
+                         f"`bench data prepare --source DIR --out {path} --force`")
     out = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
     for key in ("categories", "normalisation", "source", "split", "counts"):
         out[key] = json.loads(out.get(key, "{}"))
@@ -402,8 +408,8 @@ _VERIFY_ROWS = 1 << 20
 
 
 def verify_content(path: Path, categories: list[str], splits: dict[str, SketchSplit], stored: str) -> str:
-    """One streaming pass over every split's points: reject NaN, infinity and absurd magnitudes
-    (naming the split and sketch) and recompute the content checksum, which must equal the stored
+    """One streaming pass over every split's points: reject NaN, infinity, absurd magnitudes and
+    end-of-stroke flags other than 0 and 1 (naming the split and sketch) and recompute the content checksum, which must equal the stored
     one; returns it, so a record's checksum always describes the data that was read."""
     digest = hashlib.sha256("\n".join(categories).encode())
     for name in sorted(splits):
@@ -420,11 +426,17 @@ def verify_content(path: Path, categories: list[str], splits: dict[str, SketchSp
                 sketch = int(np.searchsorted(split.offsets, row, side="right")) - 1
                 raise _fail(path, f"split {name!r} sketch {sketch} holds a non-finite or absurd coordinate "
                                   f"({chunk[row - start].tolist()}; coordinates are normalised to [-1, 1])")
+            flags = (chunk[:, 2] != 0) & (chunk[:, 2] != 1)
+            if flags.any():
+                row = start + int(np.flatnonzero(flags)[0])
+                sketch = int(np.searchsorted(split.offsets, row, side="right")) - 1
+                raise _fail(path, f"split {name!r} sketch {sketch} has an end-of-stroke flag of "
+                                  f"{chunk[row - start, 2]:g} (flags are 0 or 1)")
             digest.update(chunk.tobytes())
         if split.stroke_labels is not None:
             digest.update(np.ascontiguousarray(split.stroke_labels, dtype=np.int8).tobytes())
     actual = digest.hexdigest()
-    if stored and stored != actual:
+    if stored != actual:
         raise _fail(path, f"its data do not match its content_checksum (stored {stored[:12]}, read "
                           f"{actual[:12]}): the file was modified or is corrupt")
     return actual
@@ -450,7 +462,7 @@ def open_h5(path: str | os.PathLike, lazy: bool = False) -> SketchData:
         raise _fail(path, f"cannot read its data (truncated or corrupt?): {e}") from None
     if not splits:
         raise _fail(path, "it holds no split")
-    checksum = verify_content(path, categories, splits, attrs.get("content_checksum", ""))
+    checksum = verify_content(path, categories, splits, attrs["content_checksum"])
     return SketchData(
         name=attrs.get("name", "quickdraw"), categories=categories, splits=splits,
         synthetic=attrs["synthetic"], source=str(path), checksum=checksum,

@@ -40,7 +40,7 @@ def execute(spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchD
     data = _open_data(manager, spec, info, opened)
     data_s = time.time() - started
     run_dir = Path(spec.results) / "runs" / spec.run_id
-    if info.is_main:
+    if info.is_main and not (spec.resume and (run_dir / "in_progress.json").is_file()):  # a resume keeps it
         atomic_write_text(run_dir / "in_progress.json",
                           json.dumps({"fingerprint": spec.fingerprint, "spec": asdict(spec)}, default=str))
     distributed.barrier(info)
@@ -61,6 +61,7 @@ def execute(spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchD
         raise BenchError(f"task {spec.task!r} (plugin {manager.entry('task', spec.task).plugin!r}) returned "
                          f"{type(result).__name__}, not benchmark.TaskResult")
     task_s = time.time() - task_started
+    _note_truncation(ctx)
     distributed.barrier(info)
     if not info.is_main:
         return None
@@ -72,6 +73,16 @@ def execute(spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchD
         run_dir.rmdir()
     manager.pm.hook.bench_run_finished(run=ctx.info, record=record)
     return record
+
+
+def _note_truncation(ctx: RunContext) -> None:
+    """Say (stderr, one line) and note in the record what collate dropped from the input, if anything."""
+    strokes, points = ctx.truncated["strokes"], ctx.truncated["points"]
+    if strokes or points:
+        limits = " / ".join(f"data.{k}={v}" for k, v in ctx.spec.config["data"].items()
+                            if k in ("max_strokes", "max_points") and v is not None)
+        ctx.note(f"collate truncated the input: {strokes} stroke(s) and {points} point(s) dropped beyond "
+                 f"{limits or 'the encoder limits'} (raise them with --set to keep every stroke)")
 
 
 def _open_data(manager: Manager, spec: RunSpec, info: distributed.DistInfo, opened: dict[str, SketchData]

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from benchmark import distributed
 from benchmark.checkpoints import save_checkpoint
 from benchmark.contracts import TaskResult
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, ResumeRefused
 from benchmark.guards import check_logits, check_loss
 from benchmark.optim import adamw
 from benchmark.progress import bar
@@ -126,14 +126,9 @@ def train(ctx):
     best = {"valid_top1": -1.0, "epoch": -1}
     start_epoch, train_s, seen = 0, 0.0, 0
     checkpoint_dir = ctx.run_dir / CHECKPOINT
-    state = _load_state(ctx) if distributed.broadcast_object(ctx.dist, ctx.spec.resume and _has_state(ctx)) else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        best, start_epoch, train_s, seen = state["best"], state["epoch"] + 1, state["train_s"], state["seen"]
-        ctx.say(f"resuming after epoch {state['epoch'] + 1} of {epochs}")
+    if distributed.broadcast_object(ctx.dist, ctx.spec.resume and _has_state(ctx)):
+        best, start_epoch, train_s, seen = _restore(ctx, model, optimizer, scheduler)
+        ctx.say(f"resuming after epoch {start_epoch} of {epochs}")
     for epoch in range(start_epoch, epochs):
         net.train()
         started = time.perf_counter()
@@ -216,27 +211,46 @@ def _has_state(ctx) -> bool:
     return ctx.dist.is_main and _state_file(ctx, "train.pt").is_file()
 
 
-def _load_state(ctx):
-    """The saved state; a rank without saved RNG state (a resume with more processes) is reseeded."""
-    state = _safe_torch_load(_state_file(ctx, "train.pt"), map_location=ctx.device)
+def _restore(ctx, model, optimizer, scheduler) -> tuple[dict, int, float, int]:
+    """Load the saved state into ``model``, ``optimizer``, ``scheduler`` and the RNG (a rank without saved
+    RNG state, a resume with more processes, is reseeded); returns ``best``, the first epoch to run, the
+    training seconds and samples so far. A state file that cannot be read or does not fit raises
+    :class:`ResumeRefused` naming it, before anything in the run folder changed."""
+    path = _state_file(ctx, "train.pt")
+    state = _safe_torch_load(ctx, path, map_location=ctx.device)
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        out = dict(state["best"]), int(state["epoch"]) + 1, float(state["train_s"]), int(state["seen"])
+    except Exception as exc:  # noqa: BLE001 - KeyError, shape mismatch, wrong types: not this run's state
+        raise _refused(ctx, path, exc) from None
     rng = _state_file(ctx, f"rng-rank{ctx.dist.rank}.pt")
     if rng.is_file():
-        state["rng"] = _safe_torch_load(rng)
+        rng_state = _safe_torch_load(ctx, rng)
     else:
-        state["rng"] = torch.Generator().manual_seed(ctx.seed * 1000 + state["epoch"] * 10 + ctx.dist.rank).get_state()
-    return state
+        rng_state = torch.Generator().manual_seed(ctx.seed * 1000 + (out[1] - 1) * 10 + ctx.dist.rank).get_state()
+    try:
+        torch.set_rng_state(rng_state)
+    except Exception as exc:  # noqa: BLE001 - not an RNG state
+        raise _refused(ctx, rng, exc) from None
+    return out
 
 
-def _safe_torch_load(path: Path, map_location=None):
+def _safe_torch_load(ctx, path: Path, map_location=None):
     """A state file read with ``weights_only=True``: tensors, numbers, strings and containers only,
-    so a crafted file cannot run code; anything else is a one-line error naming the file."""
+    so a crafted file cannot run code; anything else is a one-line :class:`ResumeRefused` naming the file."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle.UnpicklingError, RuntimeError (truncated zip), EOFError...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BenchError(f"{path}: refused to resume from this state file ({type(exc).__name__}: {reason[:200]}); "
-                         f"it is corrupt or not written by sketchxai-bench: delete {path.parent} "
-                         "and run without --resume") from None
+        raise _refused(ctx, path, exc) from None
+
+
+def _refused(ctx, path: Path, exc: Exception) -> ResumeRefused:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ResumeRefused(f"{path}: refused to resume from this state file ({type(exc).__name__}: {reason[:200]}); "
+                         f"it is corrupt or not written by sketchxai-bench; {ctx.run_dir} is kept as it was: "
+                         f"run without --resume to start a new run (or delete {path.parent} to restart this one)")
 
 
 def _drop_state(ctx) -> None:
