@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from benchmark import __version__
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, Terminated
 
 DEFAULT_RESULTS = "results"
 #: ``bench run --help``'s examples (tests/test_examples.py runs each, the costly ones with --dry-run).
@@ -285,9 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: error: cannot write {exc.filename or 'a file'}: {exc.strerror}; free some space and "
               "run again", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"bench: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,12 @@ class ResumeRefused(BenchError):
     it was (checkpoint, state, ``in_progress.json``), not marked failed, so nothing a user had is lost."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by a command that cleans up when stopped (``bench data
+    prepare``): a :class:`KeyboardInterrupt`, so every ``with`` and ``finally`` that cleans up after
+    Ctrl-C cleans up after a kill too; the CLI exits 143."""
+
+
 class PluginError(BenchError):
     """A plugin misbehaved (name clash, wrong registration, bad return value)."""
 

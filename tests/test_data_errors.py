@@ -116,7 +116,7 @@ def test_category_and_folder_errors(quickdraw_dir, tmp_path):
         prepare(src, ["cat", "zigzag"], tmp_path / "x.h5")
     with pytest.raises(BenchError, match=r"no such folder"):
         prepare(tmp_path / "nope", ["cat"], tmp_path / "x.h5")
-    with pytest.raises(BenchError, match=r"holds no \.ndjson, \.npz or \.bin files \(did you mean a subfolder"):
+    with pytest.raises(BenchError, match=r"holds no \.ndjson, \.ndjson\.gz, \.npz or \.bin files \(did you mean a subfolder"):
         prepare(quickdraw_dir, ["cat"], tmp_path / "x.h5")
     mixed = tmp_path / "mixed"
     mixed.mkdir()

@@ -232,7 +232,7 @@ def test_categories_all_is_every_category_in_the_source(quickdraw_dir, tmp_path)
     write_npz(src / "dog.npz", {"train": [np.array([[0, 0, 0], [5, 5, 1]])]})
     with pytest.raises(BenchError, match=r"holds \.ndjson and \.npz files; --categories all needs one format"):
         source_categories(src)
-    with pytest.raises(BenchError, match=r"holds no \.ndjson, \.npz or \.bin files: --categories all"):
+    with pytest.raises(BenchError, match=r"holds no \.ndjson, \.ndjson\.gz, \.npz or \.bin files: --categories all"):
         source_categories(quickdraw_dir)  # its files lie in subfolders
 
 
@@ -260,3 +260,31 @@ def test_perf_data_runs_on_a_small_sample(quickdraw_dir, tmp_path):
     assert figures["prepared_sketches"] == 75 and not figures["synthetic"]
     assert all(figures[k] > 0 for k in figures if k.endswith("_per_s"))
     assert "one dataset per sketch" in format_table(figures)
+
+
+@pytest.mark.parametrize("kind", ["simplified", "raw"])
+def test_gzip_compressed_ndjson_is_read_as_the_uncompressed_file(kind, quickdraw_dir, tmp_path):
+    """Mirrors ship ``cat.ndjson.gz``: the same categories, drawings and content checksum as from the
+    ``.ndjson`` files (only the source's sha256 differs); a damaged one is a one-line error naming it."""
+    import gzip
+
+    cats = builtin("30")[:3]
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    plain.mkdir(), packed.mkdir()
+    for cat in cats:
+        data = (quickdraw_dir / "full" / kind / f"{cat}.ndjson").read_bytes()
+        (plain / f"{cat}.ndjson").write_bytes(data)
+        (packed / f"{cat}.ndjson.gz").write_bytes(gzip.compress(data))
+    a = prepare(plain, cats, tmp_path / "a.h5", workers=1)
+    b = prepare(packed, cats, tmp_path / "b.h5", workers=2)
+    assert a.format == b.format == kind and a.checksum == b.checksum and a.counts == b.counts
+    with h5py.File(tmp_path / "b.h5") as f:
+        assert json.loads(f.attrs["source"])["sha256"].keys() == {f"{c}.ndjson.gz" for c in cats}
+    assert run_cli("prepare", "--source", str(packed), "--categories", "all", "--out", str(tmp_path / "c.h5")) == 0
+    assert open_h5(tmp_path / "c.h5").categories == sorted(cats)
+    broken = packed / f"{cats[1]}.ndjson.gz"
+    broken.write_bytes(broken.read_bytes()[:-200])  # truncated mid-stream
+    for workers in (1, 2):
+        with pytest.raises(BenchError, match=rf"^{broken}: not a readable gzip file \(EOFError.*download it again"):
+            prepare(packed, cats, tmp_path / "d.h5", workers=workers)
+    assert not (tmp_path / "d.h5").exists() and not list(tmp_path.glob(".d.h5.*"))

@@ -281,3 +281,91 @@ def test_an_end_of_stroke_flag_other_than_0_or_1_is_refused_even_with_a_matching
     _h5(path, bad)
     with pytest.raises(BenchError, match=r"split 'train' sketch 3 has an end-of-stroke flag of 7 \(flags are 0 or 1\)"):
         open_h5(path)
+
+
+def _big_ndjson_source(folder: Path, categories: list[str], lines: int) -> None:
+    """One simplified ndjson file per category, ``lines`` distinct drawings each (a few seconds to read)."""
+    folder.mkdir()
+    for c in categories:
+        body = "".join(f'{{"key_id":"{c}{i}","countrycode":"GB","drawing":[[[0,{i % 200 + 20},90],'
+                       f'[0,40,{i % 100 + 60}]],[[5,60],[70,9]]]}}\n' for i in range(lines))
+        (folder / f"{c}.ndjson").write_text(body)
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")  # exited, waiting for its (new) parent to reap it
+
+
+def _start_prepare_with_workers(src: Path, out: Path, categories: list[str]) -> tuple[subprocess.Popen, list[int]]:
+    """``bench data prepare --workers 2`` started, returned once both workers are reading (spill files)."""
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark", "data", "prepare", "--source", str(src),
+                             "--categories", ",".join(categories), "--out", str(out), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        spills = list(out.parent.glob(f".{out.name}.*/*.spill"))
+        children = _children(proc.pid)
+        if len(spills) >= 2 and len(children) >= 2:
+            return proc, children
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"the prepare never had two workers writing (exit {proc.poll()}): {proc.communicate()}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from Linux /proc")
+def test_sigterm_during_a_two_worker_prepare_stops_every_process_and_leaves_no_temporary_file(tmp_path):
+    import signal
+    import time
+
+    from benchmark.data.categories import builtin
+
+    cats = builtin("30")[:8]
+    _big_ndjson_source(tmp_path / "src", cats, 40_000)
+    out = tmp_path / "out" / "data.h5"
+    out.parent.mkdir()
+    proc, children = _start_prepare_with_workers(tmp_path / "src", out, cats)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and err.strip().splitlines()[-1] == "bench: terminated", err
+    deadline = time.monotonic() + 15
+    while not all(map(_gone, children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in children if not _gone(pid)] == []  # workers and the resource tracker
+    assert list(out.parent.iterdir()) == []  # no --out, no temporary folder
+
+    # SIGKILL cannot be caught: the workers still end with the parent, and the next prepare removes
+    # the temporary folder the killed one left
+    proc, children = _start_prepare_with_workers(tmp_path / "src", out, cats)
+    proc.kill()
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 15
+    while not all(map(_gone, children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in children if not _gone(pid)] == []
+    (left,) = out.parent.iterdir()
+    small = tmp_path / "small"
+    _big_ndjson_source(small, cats[:2], 20)
+    done = run_bench("data", "prepare", "--source", str(small), "--categories", ",".join(cats[:2]), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"removed 1 temporary folder(s) beside {out} left by an interrupted prepare" in done.stderr
+    assert list(out.parent.iterdir()) == [out]

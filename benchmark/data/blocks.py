@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from benchmark.data.formats import Bad, Drawing, parse_line
+from benchmark.data.formats import Bad, Drawing, gzip_errors, open_ndjson, parse_line
 from benchmark.data.normalise import CENTRE, DEGENERATE_DIAG2, SCALE, simplify_raw_many
 
 #: lines read and parsed at a time (raw drawings resample to ~1,000 points each: fewer a block)
@@ -192,7 +192,7 @@ def read_blocks(path: Path, category: str, raw: bool,
     run = _Run(raw)
     lineno = 0
     size = RAW_BLOCK_LINES if raw else BLOCK_LINES
-    with open(path, "rb") as fh:
+    with gzip_errors(path), open_ndjson(path) as fh:
         while True:
             cap = lines_wanted() if lines_wanted is not None else None
             if cap is not None and cap < 1:

@@ -1,6 +1,7 @@
 """Readers (and writers) for the QuickDraw file formats.
 
-- official *simplified* ndjson: integer x, y in 0..255, one JSON object a line;
+- official *simplified* ndjson: integer x, y in 0..255, one JSON object a line (``.ndjson``, or
+  gzip-compressed ``.ndjson.gz`` as mirrors ship it, streamed: see :func:`open_ndjson`);
 - official *raw* ndjson: float x, y and time t per point, simplified here as Google did
   (:func:`benchmark.data.normalise.simplify_raw`);
 - sketch-rnn ``.npz``: keys ``train``/``valid``/``test``, object arrays of int16 stroke-3
@@ -14,6 +15,7 @@ decides whether to fail or skip); a file that cannot be read at all raises
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import pickle
@@ -22,6 +24,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,9 +155,26 @@ def parse_line(path: Path, lineno: int, line: bytes, category: str, raw: bool) -
         return Bad(f"{path}:{lineno}", e.kind, str(e))
 
 
+def open_ndjson(path: Path):
+    """An ndjson file opened for reading bytes line by line: ``.gz`` ones decompressed as they are
+    read (never whole in memory). Read it inside :func:`gzip_errors`."""
+    return gzip.open(path, "rb") if Path(path).name.endswith(".gz") else open(path, "rb")
+
+
+@contextmanager
+def gzip_errors(path: Path) -> Iterator[None]:
+    """Turn a damaged gzip stream (truncated, not gzip, bad CRC) met while reading ``path`` into a
+    one-line :class:`BenchError` naming the file."""
+    try:
+        yield
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise BenchError(f"{path}: not a readable gzip file ({type(exc).__name__}: {exc or 'truncated'}); "
+                         "download it again (or give the uncompressed .ndjson)") from None
+
+
 def read_ndjson(path: Path, category: str, raw: bool) -> Iterator[Drawing | Bad]:
     """Drawings of an official ndjson file (``raw`` ones are simplified as Google did)."""
-    with open(path, "rb") as fh:
+    with gzip_errors(path), open_ndjson(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if line.strip():
                 yield parse_line(path, lineno, line, category, raw)
@@ -163,7 +183,7 @@ def read_ndjson(path: Path, category: str, raw: bool) -> Iterator[Drawing | Bad]
 def ndjson_kind(path: Path) -> str | None:
     """``raw`` if the first parsable drawing of ``path`` has timing, ``simplified`` if not, None if
     the file has no parsable drawing."""
-    with open(path, "rb") as fh:
+    with gzip_errors(path), open_ndjson(path) as fh:
         for line in fh:
             try:
                 stroke = json.loads(line)["drawing"][0]

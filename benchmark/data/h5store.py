@@ -31,6 +31,8 @@ import itertools
 import json
 import os
 import shutil
+import socket
+import sys
 import tempfile
 from array import array
 from pathlib import Path
@@ -141,6 +143,44 @@ class Spill:
             pass
 
 
+#: in each temporary folder: ``host pid`` of the process writing it
+OWNER = "owner"
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()} {os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(out: Path) -> int:
+    """Remove the temporary folders beside ``out`` (``.NAME.XXXXXXXX/``) whose writer, on this host, is
+    no longer running (a prepare killed by SIGKILL or a power cut could not remove its own); say so on
+    stderr and return how many. A folder of a live process, of another host or without an owner file is
+    left alone."""
+    removed = 0
+    for folder in Path(out).parent.glob(f".{Path(out).name}.*"):
+        try:
+            host, pid = (folder / OWNER).read_text().split()
+            pid = int(pid)
+        except (OSError, ValueError):
+            continue
+        if host == socket.gethostname() and not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    if removed:
+        print(f"removed {removed} temporary folder(s) beside {out} left by an interrupted prepare", file=sys.stderr)
+    return removed
+
+
 def part_path(folder: Path, stem: str) -> Path:
     return Path(folder) / f"{stem}.spill"
 
@@ -161,7 +201,9 @@ class H5Writer:
         self.categories = list(categories)
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.out)
             self.folder = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}."))
+            (self.folder / OWNER).write_text(_owner())
         except OSError as e:
             raise BenchError(f"cannot write {self.out}: {e}") from None
         self._parts: list[str] = []

@@ -1,7 +1,7 @@
 """``bench data prepare``: QuickDraw files in a folder -> one HDF5 file with train/valid/test.
 
-The source format is detected from the folder (``.ndjson`` simplified or raw by the presence of
-timing, ``.npz``, ``.bin``). npz input keeps its published splits; every other format is split by
+The source format is detected from the folder (``.ndjson`` or gzip-compressed ``.ndjson.gz``,
+simplified or raw by the presence of timing; ``.npz``; ``.bin``). npz input keeps its published splits; every other format is split by
 a hash of ``key_id``, so no drawing lands in two splits and adding categories (or raising
 ``max_per_category``) never moves a drawing to another split.
 """
@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -26,10 +30,11 @@ from benchmark.data.normalise import NORMALISATION
 from benchmark.data.prepare_worker import (  # split_of: part of this module's API
     DEFAULT_FRACTIONS, EXAMPLES, CategoryJob, CategoryResult, peak_rss_kb, prepare_category, split_of)
 from benchmark.progress import bar as progress_bar
-from benchmark.errors import BenchError, unknown_name
+from benchmark.errors import BenchError, Terminated, unknown_name
 
 ON_ERROR = ("fail", "skip")
-_SUFFIXES = {".ndjson": None, ".npz": SKETCHRNN, ".bin": BINARY}
+_SUFFIXES = {".ndjson": None, ".ndjson.gz": None, ".npz": SKETCHRNN, ".bin": BINARY}
+_NONE_FOUND = "no .ndjson, .ndjson.gz, .npz or .bin files"
 
 
 def parse_fractions(text: str) -> tuple[float, float, float]:
@@ -44,18 +49,23 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
     return parts  # type: ignore[return-value]
 
 
+def _files(source: Path) -> dict[str, dict[str, Path]]:
+    """Per source suffix, ``{category: file}`` of the files in ``source`` (``cat.ndjson.gz`` is ``cat``)."""
+    return {suf: {p.name[:-len(suf)]: p for p in source.glob(f"*{suf}") if p.is_file()} for suf in _SUFFIXES}
+
+
 def locate_sources(source: Path, categories: list[str]) -> tuple[str, dict[str, Path]]:
     """The source format and each category's file in ``source``; clear errors when some are missing."""
     if not source.is_dir():
         raise BenchError(f"--source {source}: no such folder")
-    found = {suf: {p.stem: p for p in source.glob(f"*{suf}") if p.is_file()} for suf in _SUFFIXES}
+    found = _files(source)
     usable = [suf for suf, files in found.items() if any(c in files for c in categories)]
     if len(usable) > 1:
         raise BenchError(f"{source} holds {' and '.join(usable)} files for these categories; "
                          "keep one format per folder")
     if not any(found.values()):
         sub = [str(p.relative_to(source)) for p in source.glob("*/*") if p.is_dir()][:3]
-        raise BenchError(f"{source} holds no .ndjson, .npz or .bin files"
+        raise BenchError(f"{source} holds {_NONE_FOUND}"
                          + (f" (did you mean a subfolder such as {source / sub[0]}?)" if sub else ""))
     suffix = usable[0] if usable else max(found, key=lambda s: len(found[s]))
     files = found[suffix]
@@ -80,13 +90,13 @@ def source_categories(source: Path) -> list[str]:
     of the files of its one format (a folder mixing formats, or holding none, is an error)."""
     if not source.is_dir():
         raise BenchError(f"--source {source}: no such folder")
-    found = {suf: sorted(p.stem for p in source.glob(f"*{suf}") if p.is_file()) for suf in _SUFFIXES}
+    found = {suf: sorted(files) for suf, files in _files(source).items()}
     usable = [suf for suf, names in found.items() if names]
     if len(usable) > 1:
         raise BenchError(f"{source} holds {' and '.join(usable)} files; --categories all needs one format "
                          "per folder (or name the categories)")
     if not usable:
-        raise BenchError(f"{source} holds no .ndjson, .npz or .bin files: --categories all finds nothing")
+        raise BenchError(f"{source} holds {_NONE_FOUND}: --categories all finds nothing")
     return found[usable[0]]
 
 
@@ -132,13 +142,14 @@ class PrepareReport:
 
 def _results(jobs: list[CategoryJob], workers: int):
     """Each job's :class:`CategoryResult` as it finishes: in this process (``workers`` 1) or in
-    ``workers`` fresh processes, stopped at once when a job raises or the caller stops."""
+    ``workers`` fresh processes, stopped at once when a job raises or the caller stops (an error,
+    Ctrl-C, SIGTERM); a worker also stops by itself when this process dies (even by SIGKILL)."""
     if workers <= 1 or len(jobs) <= 1:
         yield from map(prepare_category, jobs)
         return
     # spawn: a fresh interpreter per worker, whatever the caller holds (torch threads, open files)
     pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init)
+                               initializer=_worker_init, initargs=(os.getpid(),))
     futures = [pool.submit(prepare_category, job) for job in jobs]
     try:
         for future in as_completed(futures):
@@ -150,15 +161,54 @@ def _results(jobs: list[CategoryJob], workers: int):
     finally:
         for future in futures:
             future.cancel()
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
             process.terminate()  # a running category is not waited for
+        for process in processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _worker_init() -> None:
-    import signal
+def _worker_init(parent: int) -> None:
+    """In each worker: Ctrl-C is the parent's (it stops the pool); the worker ends when ``parent``
+    does (Linux: the kernel's parent-death signal; elsewhere a thread watching the parent id)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool
+        armed = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        armed = False
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """While preparing, SIGTERM raises :class:`~benchmark.errors.Terminated` in the main thread (as
+    Ctrl-C raises KeyboardInterrupt), so the workers are stopped and the temporary files removed
+    before the process ends; outside the main thread (where no handler can be set) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated("terminated (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def prepare(source: str | Path, categories: list[str], out: str | Path, *,
@@ -183,6 +233,10 @@ def prepare(source: str | Path, categories: list[str], out: str | Path, *,
     reads (:mod:`benchmark.data.prepare_worker`), and in this process chunks of
     :mod:`benchmark.data.h5store`'s copy size.
 
+    Stopped (an error, Ctrl-C, SIGTERM, a worker's death), it stops its workers and leaves ``out``
+    and the folder as they were; temporary folders that a killed prepare (SIGKILL) left beside
+    ``out`` are removed by the next one.
+
     ``out`` may not lie inside ``source``, and an existing ``out`` is replaced only when it is a
     sketchxai-bench data file (or with ``force``).
     """
@@ -201,7 +255,7 @@ def prepare(source: str | Path, categories: list[str], out: str | Path, *,
 
         workers = auto_threads()
     results: dict[str, CategoryResult] = {}
-    with H5Writer(Path(out), categories) as writer, progress_bar() as bar:
+    with _sigterm_interrupts(), H5Writer(Path(out), categories) as writer, progress_bar() as bar:
         task = bar.add_task("prepare", total=len(categories))
         jobs = [CategoryJob(fmt, files[c], c, label, max_per_category, split_fractions, on_error,
                             writer.folder, f"category{label}", Path(out)) for label, c in enumerate(categories)]
