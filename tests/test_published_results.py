@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import ROOT
 
@@ -18,3 +20,25 @@ def test_committed_leaderboard_matches_its_records(folder):
 
 def test_something_is_published():
     assert PUBLISHED, "results/ holds no published leaderboard"
+
+
+@pytest.mark.parametrize("folder", collections(ROOT / "results"), ids=lambda f: str(f.relative_to(ROOT)))
+def test_the_report_of_a_committed_folder_links_only_what_it_carries(folder, tmp_path):
+    """Galleries are not committed: the report says so in the run's section (one summary warning)
+    instead of linking a page it does not have; every local href and src resolves in the report."""
+    import re
+
+    from benchmark.report import leaderboard
+    from benchmark.report.html import write_report
+
+    said: list[str] = []
+    board = leaderboard.build(folder)
+    index = write_report(board, tmp_path / "report", warn=said.append)
+    assert len(said) <= 1 and not any("outside" in line for line in said), said
+    text = index.read_text(encoding="utf-8")
+    local = [u for u in re.findall(r'(?:href|src)="([^"]+)"', text) if not u.startswith(("#", "http", "data:"))]
+    assert [u for u in local if not (index.parent / u).is_file()] == []
+    pages = [r for r in board.runs.values() if any(str(v).endswith("index.html") for v in r["artifacts"].values())]
+    absent = [r for r in pages if not any((Path(r["_path"]).parent / v).is_file()
+                                          for v in r["artifacts"].values() if str(v).endswith("index.html"))]
+    assert text.count("is not in this results folder") == len(absent)

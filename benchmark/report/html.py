@@ -73,10 +73,15 @@ def write_report(board: Leaderboard, out_dir: str | Path, warn: Callable[[str], 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         anchors = _anchors(board)
-        galleries = {rid: _copy_gallery(board.runs[rid], tmp / "galleries" / anchors[rid], anchors[rid], warn)
-                     for rid in board.runs}
-        strips = {rid: _copy_thumbnails(board.runs[rid], tmp / "galleries" / anchors[rid], anchors[rid], warn)
-                  for rid in board.runs}
+        missing: list[str] = []
+        galleries = {rid: _copy_gallery(board.runs[rid], tmp / "galleries" / anchors[rid], anchors[rid], warn,
+                                        missing) for rid in board.runs}
+        strips = {rid: _copy_thumbnails(board.runs[rid], tmp / "galleries" / anchors[rid], anchors[rid], warn,
+                                        missing) for rid in board.runs}
+        if missing:
+            warn(f"{len(missing)} picture file(s) named by the records are not in the results folder (galleries "
+                 f"and thumbnails are not committed with results; re-run a task to make them), e.g. {missing[0]}; "
+                 "the report says so in each run's section instead of linking them")
         atomic_write_text(tmp / "index.html", page(board, anchors, galleries, strips, warn))
         if out.exists():
             old = out.with_name(f".{out.name}.old-{secrets.token_hex(3)}")
@@ -110,17 +115,23 @@ def _anchors(board: Leaderboard) -> dict[str, str]:
     return out
 
 
-def _copy_gallery(record: dict[str, Any], dest: Path, name: str, warn) -> dict[str, Any] | None:
-    """Copy a run's page folder to ``dest``; returns its label, page and SVG count relative to the report."""
+def _copy_gallery(record: dict[str, Any], dest: Path, name: str, warn, missing: list[str]
+                  ) -> dict[str, Any] | None:
+    """Copy a run's page folder to ``dest``; returns its label, page and SVG count relative to the report
+    (``{"label", "missing"}`` for a page that is not in the records folder: appended to ``missing``, and
+    the run's section says so rather than link it)."""
     pages = sorted((label, rel) for label, rel in record["artifacts"].items() if str(rel).endswith(PAGE))
     if not pages:
         return None
     label, rel = pages[0]
     base = Path(record["_path"]).parent.resolve()
     index = (base / rel).resolve()
-    if not index.is_relative_to(base) or not index.is_file():
-        warn(f"run {record['run_id']}: page {rel!r} is missing or outside the records folder; not copied")
+    if not index.is_relative_to(base):
+        warn(f"run {record['run_id']}: page {rel!r} is outside the records folder; not copied")
         return None
+    if not index.is_file():
+        missing.append(str(rel))
+        return {"label": label, "missing": str(rel)}
     src = index.parent
     copied = []
     for folder, dirs, files in os.walk(src, followlinks=False):
@@ -137,16 +148,19 @@ def _copy_gallery(record: dict[str, Any], dest: Path, name: str, warn) -> dict[s
             "pictures": sum(1 for p in copied if p.lower().endswith(".svg"))}
 
 
-def _copy_thumbnails(record: dict[str, Any], dest: Path, name: str, warn) -> str | None:
+def _copy_thumbnails(record: dict[str, Any], dest: Path, name: str, warn, missing: list[str]) -> str | None:
     """Copy a run's ``thumbnails`` strip (an ``.svg`` inside the records folder, no link) to ``dest``;
-    returns its path relative to the report."""
+    returns its path relative to the report (one not in the records folder is appended to ``missing``)."""
     rel = record["artifacts"].get(THUMBNAILS)
     if not rel or not str(rel).lower().endswith(".svg"):
         return None
     base = Path(record["_path"]).parent.resolve()
     path = base / rel
-    if path.is_symlink() or not path.resolve().is_relative_to(base) or not path.is_file():
-        warn(f"run {record['run_id']}: thumbnails {rel!r} are missing or outside the records folder; not shown")
+    if path.is_symlink() or not path.resolve().is_relative_to(base):
+        warn(f"run {record['run_id']}: thumbnails {rel!r} are outside the records folder; not shown")
+        return None
+    if not path.is_file():
+        missing.append(str(rel))
         return None
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, dest / "thumbnails.svg")
@@ -415,7 +429,10 @@ def _run(record: dict[str, Any], anchor: str, gallery: dict | None) -> str:
                                       for i, c in enumerate(cells)) + "</tr>")
     parts.append("</tbody></table><details><summary>Configuration</summary>")
     parts.append(f"<pre>{e(json.dumps(record['config'], indent=2, sort_keys=True, default=str))}</pre></details>")
-    if gallery is not None:
+    if gallery is not None and "missing" in gallery:
+        parts.append(f'<p class="sub">The {e(gallery["label"])} of this run ({e(gallery["missing"])}) is not in '
+                     "this results folder (galleries are not committed with results): re-run the task to see it.</p>")
+    elif gallery is not None:
         url = _url(gallery["index"])
         parts.append(f'<p><a href="{url}">Open the {e(gallery["label"])}</a> ({gallery["pictures"]} SVG pictures: '
                      f"every shown sketch before, during and after)</p>")
