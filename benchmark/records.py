@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -266,7 +267,19 @@ def portable_paths(record: dict[str, Any], results: str | Path, digest: bool = T
     for key in list(record):
         if not key.startswith("_"):
             record[key] = walk(record[key], key)
+    notes = record.get("notes")
+    if isinstance(notes, list):  # a path inside a sentence ("... come from checkpoint /home/...")
+        for i, note in enumerate(notes):
+            if isinstance(note, str):
+                text = _EMBEDDED_PATH.sub(lambda m: reference_text(reference(m.group(0), results, digest)), note)
+                if text != note:
+                    notes[i] = text
+                    changed.append(f"notes[{i}]")
     return sorted(set(changed))
+
+
+#: An absolute POSIX path of two or more parts inside a sentence.
+_EMBEDDED_PATH = re.compile(r"(?<![\w.)])/[\w.\-]+(?:/[\w.\-]+)+")
 
 
 def write_record(folder: str | Path, record: dict[str, Any]) -> Path:

@@ -42,3 +42,34 @@ def test_the_report_of_a_committed_folder_links_only_what_it_carries(folder, tmp
     absent = [r for r in pages if not any((Path(r["_path"]).parent / v).is_file()
                                           for v in r["artifacts"].values() if str(v).endswith("index.html"))]
     assert text.count("is not in this results folder") == len(absent)
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_terminal_boards_of_the_demo_results_fit_and_say_what_they_leave_out(width):
+    """One board per family; each fits ``width`` columns; at 120 every headline column is shown, and
+    a column that does not fit is named under its board, never dropped silently."""
+    from benchmark.report import leaderboard, render
+
+    board = leaderboard.build(ROOT / "results" / "demo")
+    text = render.render(board, "table", width=width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    families = {b.family for b in board.boards}
+    assert {"recognition", "location reliance", "SLI", "stroke pointing", "stroke deletion"} <= families
+    for b in board.boards:
+        assert b.title in text
+    dropped = [line for line in text.splitlines() if "not shown, the terminal is too narrow" in line]
+    if width == 120:
+        assert dropped == []
+    assert len(dropped) <= len(board.boards) and all("--wide" in line for line in dropped)
+
+
+def test_the_demo_markdown_boards_are_narrow_and_print_no_ratio_as_a_percentage():
+    from benchmark.report import leaderboard, render
+
+    board = leaderboard.build(ROOT / "results" / "demo")
+    md = render.render(board, "md")
+    for block in md.split("### ")[1:]:
+        lines = [ln for ln in block.splitlines() if ln.startswith("|")]
+        header = [c.strip() for c in lines[0].strip("|").split(" | ")]
+        assert len(header) <= 10, header
+        for row in lines[2:]:
+            for name, cell in zip(header, (c.strip() for c in row.strip("|").split(" | "))):
+                assert "%" not in cell or "(%)" in name, (name, cell)

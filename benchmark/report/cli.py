@@ -36,6 +36,9 @@ def add_parser(subparsers) -> None:
     lb.add_argument("--all", action="store_true", help="every run as its own row (no superseding, all task versions)")
     lb.add_argument("--all-metrics", action="store_true",
                     help="every metric of the shown tasks as a column (default: each task's headline metrics)")
+    lb.add_argument("--wide", action="store_true",
+                    help="table: every headline column, however wide (default: each board fits the terminal, "
+                         "naming the columns it leaves out)")
     lb.set_defaults(func=handler)
 
 
@@ -69,12 +72,12 @@ def handler(args) -> int:
         index = write_report(board, args.out, warn=warn)
         warn(f"wrote {index}")
         return 0
-    if fmt == "table" and not args.out and sys.stdout.isatty():
+    if fmt == "table" and not args.out and sys.stdout.isatty() and not args.wide:
         from rich.console import Console
 
         render.table(board, console=Console(highlight=False))
         return 0
-    text = render.render(board, fmt)
+    text = render.render(board, fmt, width=0 if args.wide else None)
     if args.out:
         atomic_write_text(args.out, text)
         warn(f"wrote {args.out}")

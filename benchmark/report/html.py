@@ -239,8 +239,9 @@ def _table(board: Leaderboard, fields: list[str], columns: list, anchors: dict[s
 def _leaderboard(board: Leaderboard, anchors: dict[str, str]) -> str:
     """The headline table (identity and score columns), then the rest folded."""
     fields = _shown_fields(board)
-    scores = [c for c in board.columns if c.kind != "speed"] or list(board.columns)
-    rest = [c for c in board.columns if c not in scores]
+    headline = [c for c in board.columns if c.headline]
+    scores = [c for c in headline if c.kind != "speed"] or headline
+    rest = [c for c in headline if c not in scores]  # every other metric: leaderboard.csv / .json
     out = _table(board, fields, scores, anchors, "board")
     more_fields = [f for f in board.row_fields if f not in fields or f == "encoder"]
     if rest or len(more_fields) > 1:

@@ -54,7 +54,7 @@ from benchmark.config import DATA_DEFAULTS
 from benchmark.contracts import field_names
 from benchmark.errors import BenchError
 from benchmark.records import load_records
-from benchmark.report.significance import close_calls
+from benchmark.report.significance import board_tests
 
 ROW_FIELDS = ("encoder", "plugin", "dataset", "setting", "seeds", "parameters")
 RUN_FIELDS = ("run_id", "task")  # extra row fields with --all
@@ -83,6 +83,18 @@ class ColumnInfo:
     format: str = "number"
     #: The metric (of the same task) this column is the control of, or "".
     control_of: str = ""
+    #: A headline column (shown on its board; the others are in CSV, JSON and the HTML's folds).
+    headline: bool = True
+    #: The board it belongs to: the task's family and variant (e.g. ``"bounded"``), its question.
+    family: str = ""
+    variant: str = ""
+    question: str = ""
+    #: The declared label (``label`` adds the variant where the column stands alone, e.g. in CSV).
+    short: str = ""
+    #: Row facts the family's board shows (e.g. ``("parameters",)``).
+    row_facts: tuple[str, ...] = ()
+    #: The task's leaderboard order.
+    order: int = 100
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -105,6 +117,8 @@ class Leaderboard:
     comparisons: list[Any] = field(default_factory=list)
     #: The tasks' row keys present in the counted records (row fields after ``plugin``).
     row_keys: list[str] = field(default_factory=list)
+    #: One board per family, variant and dataset (:mod:`benchmark.report.boards`).
+    boards: list[Any] = field(default_factory=list)
 
     @property
     def row_fields(self) -> list[str]:
@@ -164,8 +178,11 @@ def build(results: str | Path, tasks: Iterable[str] = (), datasets: Iterable[str
                         datasets=_datasets(counted.values()), notes=sorted({n for r in counted.values()
                                                                              for n in r["notes"]}),
                         show_all=show_all, row_keys=keys)
+    from benchmark.report.boards import make_boards
+
+    board.boards = make_boards(board, all_metrics)
     if not show_all:
-        board.comparisons = close_calls(board)
+        board.comparisons = board_tests(board)
     return board
 
 
@@ -294,20 +311,22 @@ def _text(value: Any) -> str:
 
 
 def _columns(chosen: pd.DataFrame, by_id: dict, all_metrics: bool, warn) -> list[ColumnInfo]:
-    """The shown columns: per task, its headline metrics (all of them where the task declares no
-    headline, or with ``all_metrics``); score columns by task order, then speed columns."""
+    """Every metric column of the counted runs (CSV and JSON carry them all), each marked headline
+    when its task declares it so (every metric of a task that declares no headline, or with
+    ``all_metrics``); score columns by task order, then speed columns."""
     present: dict[str, list[dict]] = {}
     tasks: dict[str, tuple[int, str]] = {}
+    facts: dict[str, dict] = {}
     for rid in chosen.sort_values(["finished", "run_id"], kind="stable")["run_id"]:
         r = by_id[rid]
         tasks[task_key(r)] = (int(r["task"].get("order", 100)), task_key(r))
+        facts[task_key(r)] = r["task"]
         for metric, entry in r["metrics"].items():
             present.setdefault(f"{task_key(r)}.{metric}", []).append(entry)
     # a metric's declaration: the newest record's that has one (version-1 records have none)
     declared = {k: ([e for e in entries if e.get("declared", True)] or entries)[-1] for k, entries in present.items()}
     headline_tasks = {k.split(".", 1)[0] for k, d in declared.items() if d.get("headline")}
-    wanted = [k for k, d in declared.items()
-              if all_metrics or d.get("headline") or k.split(".", 1)[0] not in headline_tasks]
+    wanted = list(declared)
 
     def place(key: str):
         task, metric = key.split(".", 1)
@@ -325,12 +344,17 @@ def _columns(chosen: pd.DataFrame, by_id: dict, all_metrics: bool, warn) -> list
         directions = {bool(e["higher_is_better"]) for e in entries}
         if len(directions) > 1:
             warn(f"records disagree on whether {key} is higher- or lower-is-better; no arrow shown, not tested")
+        info = facts[task]
         columns.append(ColumnInfo(
             key, task, metric, label if labels.count(label) == 1 else f"{task} {label}",
             directions.pop() if len(directions) == 1 else None, str(last.get("unit") or ""),
             str(last.get("description") or ""), str(last.get("kind") or "score"), last.get("field"),
             last.get("aggregation"), last.get("test"), tuple(last.get("same") or ()),
-            str(last.get("format") or "number"), str(last.get("control_of") or "")))
+            str(last.get("format") or "number"), str(last.get("control_of") or ""),
+            headline=bool(all_metrics or last.get("headline") or task not in headline_tasks),
+            family=str(info.get("family") or info["name"]), variant=_variant_suffix(task)[2:-1],
+            question=str(info.get("question") or ""), short=str(last.get("label") or metric),
+            row_facts=tuple(info.get("row_facts") or ()), order=int(info.get("order", 100))))
     return columns
 
 
@@ -433,8 +457,9 @@ def _number(value: Any) -> float:
 def _sort(frame: pd.DataFrame, columns: list[ColumnInfo], keys: list[str] = ()) -> pd.DataFrame:
     keys_ = ["dataset"]
     frame = frame.copy()
-    if columns:
-        primary = columns[0]
+    headline = [c for c in columns if c.headline]
+    if headline:
+        primary = headline[0]
         sign = -1.0 if primary.higher_is_better is not False else 1.0
         frame["_primary"] = frame[f"{primary.key} value"] * sign
         keys_.append("_primary")

@@ -16,16 +16,24 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.report.boards import Board
 from benchmark.report.leaderboard import ColumnInfo, Leaderboard
 from benchmark.report.numbers import count, interval, unit_suffix
 from benchmark.report.significance import ALPHA
 
 MISSING = "—"
-LEGEND = ("↑ higher is better, ↓ lower is better; [low, high]: the task's confidence interval (95% for the "
-          f"built-in tasks); {MISSING}: no run. Close calls: adjacent rows whose intervals overlap, tested on "
-          f"the same test sketches (significant at the {ALPHA} level). Rows with seeds: mean over training seeds, "
-          "the interval includes the variance between seeds.")
-#: Marks a cell whose run's record says it must not be ranked (the reason is under the table).
+BEST, TIED = "★", "☆"
+LEGEND = (f"One board per question. {BEST} best of its column; {TIED} not significantly different from the best "
+          f"(paired on the same test sketches: McNemar's exact test for proportions, a paired permutation test of "
+          f"the ranked statistic otherwise; Holm-corrected over the tests of the board, α = {ALPHA}); unmarked: "
+          "significantly worse, or not testable. ↑ higher is better, ↓ lower is better; [low, high]: the task's "
+          "confidence interval (95% for the built-in tasks), in the value's format; (%): a proportion as a "
+          f"percentage, a signed number is a ratio or a difference; {MISSING}: no run. A control (the same "
+          "architecture at random weights, the random explainer) sits beside the number it controls and is never "
+          "ranked. Rows with seeds: mean over training seeds, the interval includes the variance between seeds. "
+          "‡: a run its record says not to rank (why: under the boards).")
+MORE = "Every other metric, with full precision, is in leaderboard.csv and leaderboard.json (--format csv|json)."
+#: Marks a cell whose run's record says it must not be ranked (the reason is under the boards).
 NOT_RANKED = "‡"
 FIELD_LABELS = {"encoder": "encoder", "plugin": "plugin", "dataset": "dataset", "setting": "setting",
                 "seeds": "seeds", "parameters": "parameters", "run_id": "run", "task": "task"}
@@ -35,10 +43,14 @@ def arrow(col: ColumnInfo) -> str:
     return {True: "↑", False: "↓"}.get(col.higher_is_better, "")
 
 
-def header(col: ColumnInfo) -> str:
-    """Column header for people: label, ``(%)`` for percentages or the unit of a speed, arrow."""
+def header(col: ColumnInfo, short: bool = False) -> str:
+    """Column header for people: label (``short``: the declared label, the board names the
+    variant), ``(%)`` for percentages or the unit of a speed, arrow."""
     unit = unit_suffix(col.format, col.unit)
-    return " ".join(p for p in (col.label, f"({unit})" if unit else "", arrow(col)) if p)
+    label = (col.short or col.label) if short else col.label
+    if short and col.control_of:
+        label += " (control)" if "control" not in label else ""
+    return " ".join(p for p in (label, f"({unit})" if unit else "", arrow(col)) if p)
 
 
 def cell_parts(board: Leaderboard, row: pd.Series, col: ColumnInfo) -> tuple[str, str]:
@@ -58,6 +70,18 @@ def cell_text(board: Leaderboard, row: pd.Series, col: ColumnInfo) -> str:
     return text
 
 
+def mark(b: Board, position: int, col: ColumnInfo) -> str:
+    """:data:`BEST`, :data:`TIED` or ``""`` for a board cell."""
+    return {"best": BEST, "tied": TIED}.get(b.marks.get((position, col.key), ""), "")
+
+
+def board_cell(board: Leaderboard, b: Board, position: int, col: ColumnInfo) -> str:
+    row = board.frame.iloc[position]
+    value, ci = cell_parts(board, row, col)
+    unranked = value != MISSING and board.unranked(board.cell(row, col.key, "run"))
+    return " ".join(p for p in (value + mark(b, position, col), ci, NOT_RANKED if unranked else "") if p)
+
+
 def field_text(row: pd.Series, name: str) -> str:
     value = row[name]
     if name == "parameters":
@@ -65,18 +89,26 @@ def field_text(row: pd.Series, name: str) -> str:
     return str(value)
 
 
-def text_rows(board: Leaderboard) -> tuple[list[str], list[list[str]], list[bool]]:
-    """Headers, rows of cell text and which columns are numeric (right-aligned)."""
-    fields = board.row_fields
-    headers = [FIELD_LABELS.get(f, f) for f in fields] + [header(c) for c in board.columns]
-    numeric = [f == "parameters" for f in fields] + [True] * len(board.columns)
-    rows = [[field_text(row, f) for f in fields] + [cell_text(board, row, c) for c in board.columns]
-            for _, row in board.frame.iterrows()]
+def board_rows(board: Leaderboard, b: Board) -> tuple[list[str], list[list[str]], list[bool]]:
+    """Headers, rows of cell text and which columns are numeric (right-aligned) of one board."""
+    headers = [FIELD_LABELS.get(f, f) for f in b.fields] + [header(c, short=True) for c in b.columns]
+    numeric = [f == "parameters" for f in b.fields] + [True] * len(b.columns)
+    rows = [[field_text(board.frame.iloc[i], f) for f in b.fields] + [board_cell(board, b, i, c) for c in b.columns]
+            for i in b.rows]
     return headers, rows, numeric
 
 
+def test_summary(board: Leaderboard) -> str:
+    tested = [c for c in board.comparisons if c.p_value is not None]
+    untested = len(board.comparisons) - len(tested)
+    boards = len({c.board for c in board.comparisons})
+    text = (f"{len(tested)} paired test{'s' if len(tested) != 1 else ''} of the best row against the others on "
+            f"{boards} board{'s' if boards != 1 else ''}, Holm-corrected per board")
+    return text + (f"; {untested} pair{'s' if untested != 1 else ''} not testable" if untested else "")
+
+
 def footer_lines(board: Leaderboard) -> dict[str, list[str]]:
-    """The sections printed under the table: close calls, datasets, notes."""
+    """The sections printed under the boards: paired tests, datasets, notes."""
     datasets = []
     for d in board.datasets:
         splits = ", ".join(f"{k} {v}" for k, v in d["splits"].items())
@@ -87,13 +119,14 @@ def footer_lines(board: Leaderboard) -> dict[str, list[str]]:
     for run_id, record in board.runs.items():
         for reason in board.unranked(run_id):
             not_ranked.setdefault(f"{NOT_RANKED} {record['task']['name']}: {reason}", None)
-    return {"Close calls": [c.sentence() for c in board.comparisons],
+    return {"Paired tests": [c.sentence() for c in board.comparisons],
             f"Not ranked ({NOT_RANKED}: compared with nothing)": list(not_ranked), "Datasets": datasets,
             "Notes from the runs": list(board.notes)}
 
 
 def render(board: Leaderboard, fmt: str, width: int | None = None) -> str:
-    """The leaderboard as text in ``fmt`` (``table``, ``md``, ``csv``, ``json``)."""
+    """The leaderboard as text in ``fmt`` (``table``, ``md``, ``csv``, ``json``); ``table`` fits
+    ``width`` columns (default: the terminal's, ``COLUMNS``; ``0``: no limit)."""
     renderers = {"table": lambda b: table(b, width), "md": markdown, "csv": csv, "json": to_json}
     return renderers[fmt](board)
 
@@ -105,45 +138,98 @@ def _md(text: str) -> str:
 
 
 def markdown(board: Leaderboard) -> str:
-    headers, rows, numeric = text_rows(board)
-    lines = ["| " + " | ".join(_md(h) for h in headers) + " |",
-             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
-    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
-    lines += ["", _md(LEGEND)]
-    for title, items in footer_lines(board).items():
+    lines: list[str] = []
+    for b in board.boards:
+        headers, rows, numeric = board_rows(board, b)
+        lines += [f"### {_md(b.title)}", ""]
+        if b.question:
+            lines += [f"*{_md(b.question)}*", ""]
+        lines += ["| " + " | ".join(_md(h) for h in headers) + " |",
+                  "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+        lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+        if b.more:
+            lines += ["", f"More columns: {_md(', '.join(c.short or c.label for c in b.more))}."]
+        lines.append("")
+    lines += [_md(LEGEND), "", _md(MORE)]
+    sections = footer_lines(board)
+    tests = sections.pop("Paired tests")
+    if tests:
+        lines += ["", f"<details><summary>{_md(test_summary(board))}</summary>", ""]
+        lines += [f"- {_md(item)}" for item in tests] + ["", "</details>"]
+    for title, items in sections.items():
         if items:
             lines += ["", f"**{title}**", ""] + [f"- {_md(item)}" for item in items]
     return "\n".join(lines) + "\n"
 
 
 # -- rich table -------------------------------------------------------------------------------
-def table(board: Leaderboard, width: int | None = None, console=None) -> str:
-    """A rich table; printed on ``console`` when given (returns ""), else rendered to plain text."""
+def terminal_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+def _rich_table(board: Leaderboard, b: Board, keep: int, fold: bool):
     from rich import box
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    headers, rows, numeric = text_rows(board)
-    tbl = Table(box=box.SIMPLE_HEAD, pad_edge=False, highlight=False, show_edge=False)
-    fields = len(board.row_fields)
-    for i, (h, n) in enumerate(zip(headers, numeric)):
-        # on a narrow terminal only the metric cells wrap (at the space before the interval)
-        tbl.add_column(escape(h), justify="right" if n else "left", no_wrap=console is None or i < fields)
+    headers, rows, numeric = board_rows(board, b)
+    cut = len(b.fields) + keep
+    tbl = Table(box=box.SIMPLE_HEAD, pad_edge=False, highlight=False, show_edge=False, padding=(0, 1),
+                title=escape(b.title), title_justify="left", caption=escape(b.question) if b.question else None,
+                caption_justify="left")
+    for i, (h, n) in enumerate(zip(headers[:cut], numeric[:cut])):
+        tbl.add_column(escape(h), justify="right" if n else "left",
+                       overflow="fold" if fold and i < len(b.fields) else "ellipsis")
     for row in rows:
-        tbl.add_row(*[escape(c) for c in row])
+        tbl.add_row(*[escape(c) for c in row[:cut]])
+    return tbl
+
+
+def table(board: Leaderboard, width: int | None = None, console=None) -> str:
+    """One rich table per board, each fitting ``width`` (default: the terminal's; ``0``: no limit);
+    a column that does not fit is dropped, with a line saying which and how to see it. Printed on
+    ``console`` when given (returns ""), else rendered to plain text."""
+    from rich.console import Console
+    from rich.markup import escape
+
     buffer = None
     if console is None:
+        width = terminal_width() if width is None else width
         buffer = io.StringIO()
-        console = Console(file=buffer, width=width or 1000, color_system=None, force_terminal=False,
-                          highlight=False, soft_wrap=True)
-    console.print(tbl)
-    console.print(escape(LEGEND), soft_wrap=True)
-    for title, items in footer_lines(board).items():
+        console = Console(file=buffer, width=width or 10_000, color_system=None, force_terminal=False,
+                          highlight=False, soft_wrap=False)
+    limit = console.width if (buffer is None or width) else None
+    for b in board.boards:
+        keep = len(b.columns)
+        tbl = _rich_table(board, b, keep, fold=False)
+        if limit is not None:
+            while console.measure(tbl).minimum > limit:
+                fold = _rich_table(board, b, keep, fold=True)
+                if console.measure(fold).minimum <= limit or keep == 0:
+                    tbl = fold
+                    break
+                keep -= 1
+                tbl = _rich_table(board, b, keep, fold=False)
+        console.print(tbl)
+        if keep < len(b.columns):
+            dropped = ", ".join(header(c, short=True) for c in b.columns[keep:])
+            console.print(escape(f"  (not shown, the terminal is too narrow: {dropped}; see them with --wide or "
+                                 f"--format md)"), soft_wrap=True)
+        console.print()
+    console.print(escape(LEGEND), soft_wrap=limit is None)
+    console.print(escape(MORE), soft_wrap=limit is None)
+    if board.comparisons:
+        console.print(escape(test_summary(board) + "; --format md (folded) or --format json lists them."),
+                      soft_wrap=limit is None)
+    sections = footer_lines(board)
+    sections.pop("Paired tests")
+    for title, items in sections.items():
         if items:
-            console.print(f"\n{escape(title)}:", soft_wrap=True)
+            console.print(f"\n{escape(title)}:", soft_wrap=limit is None)
             for item in items:
-                console.print(f"  - {escape(item)}", soft_wrap=True)
+                console.print(f"  - {escape(item)}", soft_wrap=limit is None)
     if buffer is None:
         return ""
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
@@ -151,16 +237,14 @@ def table(board: Leaderboard, width: int | None = None, console=None) -> str:
 
 # -- csv --------------------------------------------------------------------------------------
 def csv(board: Leaderboard) -> str:
-    out = pd.DataFrame(index=board.frame.index)
-    for f in board.row_fields:
-        out[FIELD_LABELS.get(f, f)] = board.frame[f]
+    out: dict[str, Any] = {FIELD_LABELS.get(f, f): board.frame[f] for f in board.row_fields}
     for col in board.columns:
         name = " ".join(p for p in (col.label, f"({col.unit})" if col.unit else "", arrow(col)) if p)
         out[name] = board.frame[f"{col.key} value"]
         if board.frame[f"{col.key} ci_low"].notna().any():
             out[f"{col.label} CI low"] = board.frame[f"{col.key} ci_low"]
             out[f"{col.label} CI high"] = board.frame[f"{col.key} ci_high"]
-    return out.to_csv(index=False, lineterminator="\n")
+    return pd.DataFrame(out, index=board.frame.index).to_csv(index=False, lineterminator="\n")
 
 
 # -- json -------------------------------------------------------------------------------------
@@ -191,12 +275,19 @@ def as_dict(board: Leaderboard) -> dict[str, Any]:
         item["runs"] = sorted({row[f"{c.key} run"] for c in board.columns if board.cell(row, c.key, "run")})
         rows.append(item)
     return {
-        "format": "sketchxai-bench leaderboard 1",
+        "format": "sketchxai-bench leaderboard 2",
         "all_runs": board.show_all,
         "columns": [{"key": c.key, "task": c.task, "metric": c.metric, "label": c.label,
-                     "higher_is_better": c.higher_is_better, "unit": c.unit, "description": c.description}
+                     "higher_is_better": c.higher_is_better, "unit": c.unit, "description": c.description,
+                     "format": c.format, "headline": c.headline, "family": c.family, "variant": c.variant,
+                     "control_of": c.control_of or None}
                     for c in board.columns],
         "rows": rows,
+        "boards": [{"title": b.title, "family": b.family, "variant": b.variant, "dataset": b.dataset,
+                    "question": b.question, "columns": [c.key for c in b.columns], "rows": b.rows,
+                    "fields": b.fields,
+                    "marks": {f"{i} {key}": m for (i, key), m in sorted(b.marks.items())}}
+                   for b in board.boards],
         "comparisons": [c.as_dict() for c in board.comparisons],
         "datasets": board.datasets,
         "notes": board.notes,

@@ -1,4 +1,5 @@
-"""Paired significance tests for close leaderboard rows, on the per-sketch rows of two runs.
+"""Paired significance tests of a board's rows against its best row, on the per-sketch rows of two
+runs, Holm-corrected over the tests of the board (:func:`board_tests`).
 
 Each metric's record declaration names its test (:class:`benchmark.Metric`); the test compares
 the two runs on exactly the statistic the leaderboard ranks:
@@ -23,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ TEST_NAMES = {"mcnemar": "McNemar exact test", "permutation": "paired permutatio
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two adjacent rows of one metric column whose confidence intervals overlap."""
+    """The best row of a board's column (``upper``) against another row (``lower``)."""
 
     metric: str
     label: str
@@ -56,10 +56,15 @@ class Comparison:
     statistic: float | None = None
     p_value: float | None = None
     reason: str | None = None
+    #: The board (title) and the Holm-adjusted p-value over that board's tests, and their number.
+    board: str = ""
+    p_holm: float | None = None
+    tests: int | None = None
 
     @property
     def significant(self) -> bool | None:
-        return None if self.p_value is None else self.p_value < ALPHA
+        p = self.p_holm if self.p_holm is not None else self.p_value
+        return None if p is None else p < ALPHA
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -77,43 +82,79 @@ class Comparison:
         if self.discordant is not None:
             detail += f", discordant {self.discordant[0]} vs {self.discordant[1]}"
         else:
-            detail += f", difference {self.statistic:.4g}"
+            detail += f", difference {self.statistic:.3g}"
+        holm = f", Holm-adjusted {self.p_holm:.3g} ({self.tests} test{'s' if self.tests != 1 else ''} on the board)" if self.p_holm is not None else ""
         verdict = "significant" if self.significant else "not significant"
-        return head + f"{TEST_NAMES[self.test]} on {detail}, p = {self.p_value:.3g}: {verdict} at α = {ALPHA}"
+        return head + f"{TEST_NAMES[self.test]} on {detail}, p = {self.p_value:.3g}{holm}: {verdict} at α = {ALPHA}"
 
 
 class Untestable(Exception):
     """Why two runs cannot be compared sketch by sketch."""
 
 
-def close_calls(board) -> list[Comparison]:
-    """A comparison for each adjacent pair (best first) of each tested column with overlapping
-    CIs. ``board`` is a :class:`benchmark.report.leaderboard.Leaderboard` (its frame carries a
-    ``label`` per row)."""
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (same order as given): the ``k``-th smallest is
+    ``max over j <= k of min(1, (m - j + 1) p_(j))``."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def ranked(col) -> bool:
+    """Whether a board ranks its rows by ``col`` (a tested, directed metric that is not a control)."""
+    return bool(col.test and col.fields and col.higher_is_better is not None and not col.control_of)
+
+
+def board_tests(board) -> list[Comparison]:
+    """For each board (:mod:`benchmark.report.boards`) and ranked column: the best row against
+    every other row with a value, on the same test sketches; Holm's correction over all tests of
+    the board. Marks each board's ``marks``: ``"best"``, and ``"tied"`` for rows whose difference
+    from the best is not significant after the correction (a row that could not be tested is not
+    marked). ``board`` is a :class:`benchmark.report.leaderboard.Leaderboard`."""
     frame = board.frame
     out = []
-    for col in board.columns:
-        if not col.test or not col.fields or col.higher_is_better is None:
-            continue
-        value, low, high = (f"{col.key} {s}" for s in ("value", "ci_low", "ci_high"))
-        for dataset in sorted(frame["dataset"].unique()):
-            rows = frame[(frame["dataset"] == dataset) & frame[value].notna()]
+    for b in board.boards:
+        found: list[tuple[int, str, Comparison]] = []
+        for col in b.columns:
+            if not ranked(col):
+                continue
+            value = f"{col.key} value"
+            # a run its record says not to rank (an invalid set, a classifier at chance) is compared with nothing
+            rows = [i for i in b.rows if frame[value].iat[i] == frame[value].iat[i]
+                    and not board.unranked(frame[f"{col.key} run"].iat[i])]
             sign = -1.0 if col.higher_is_better else 1.0
-            rows = rows.assign(_order=rows[value] * sign).sort_values("_order", kind="stable")
-            for (_, a), (_, b) in pairwise(rows.iterrows()):
-                if board.unranked(a[f"{col.key} run"]) or board.unranked(b[f"{col.key} run"]):
-                    continue  # a run its record says not to rank is compared with nothing
-                if any(math.isnan(x) for x in (a[low], a[high], b[low], b[high])):
-                    continue
-                if a[low] > b[high] or b[low] > a[high]:
-                    continue
-                if max(a[f"{col.key} seeds"], b[f"{col.key} seeds"]) > 1:
-                    out.append(Comparison(col.key, col.label, str(a["dataset"]), a["label"], b["label"],
-                                          a[f"{col.key} run"], b[f"{col.key} run"],
-                                          reason="aggregated over training seeds: compare the intervals"))
-                    continue
-                out.append(compare(board.runs[a[f"{col.key} run"]], board.runs[b[f"{col.key} run"]], col,
-                                   str(a["dataset"]), a["label"], b["label"]))
+            rows = sorted(rows, key=lambda i: (sign * frame[value].iat[i], b.rows.index(i)))
+            if len(rows) < 2:  # a row alone is best of nothing
+                continue
+            best = frame.iloc[rows[0]]
+            b.marks[(rows[0], col.key)] = "best"
+            for i in rows[1:]:
+                other = frame.iloc[i]
+                if max(best[f"{col.key} seeds"], other[f"{col.key} seeds"]) > 1:
+                    cmp = Comparison(col.key, col.short or col.label, str(best["dataset"]), best["label"],
+                                     other["label"], best[f"{col.key} run"], other[f"{col.key} run"],
+                                     reason="aggregated over training seeds: compare the intervals")
+                else:
+                    cmp = compare(board.runs[best[f"{col.key} run"]], board.runs[other[f"{col.key} run"]], col,
+                                  str(best["dataset"]), best["label"], other["label"])
+                    cmp = Comparison(**{**asdict(cmp), "label": col.short or col.label})
+                found.append((i, col.key, cmp))
+        tested = [k for k, (_, _, c) in enumerate(found) if c.p_value is not None]
+        adjusted = dict(zip(tested, holm([found[k][2].p_value for k in tested])))
+        for k, (i, key, cmp) in enumerate(found):
+            if k in adjusted:
+                cmp = Comparison(**{**asdict(cmp), "board": b.title, "p_holm": adjusted[k], "tests": len(tested)})
+                if not cmp.significant:
+                    b.marks[(i, key)] = "tied"
+            else:
+                cmp = Comparison(**{**asdict(cmp), "board": b.title})
+            b.comparisons.append(cmp)
+            out.append(cmp)
     return out
 
 
