@@ -40,9 +40,11 @@ def test_a_plugin_task_ranks_with_its_declared_metrics_and_no_core_edit(tmp_path
     assert record["metrics"]["agreement"]["test"] == "mcnemar"
 
     board = json.loads(run_bench("leaderboard", "--results", str(tmp_path), "--format", "json").stdout)
-    assert [c["key"] for c in board["columns"]] == ["toy_rank.label_rank", "toy_rank.agreement"]  # headline only
-    assert [c["label"] for c in board["columns"]] == ["label rank", "agreement"]
-    assert board["columns"][0]["higher_is_better"] is False
+    headline = [c for c in board["columns"] if c["headline"]]  # JSON carries every column; boards the headline
+    assert [c["key"] for c in headline] == ["toy_rank.label_rank", "toy_rank.agreement"]
+    assert [c["label"] for c in headline] == ["label rank", "agreement"]
+    assert headline[0]["higher_is_better"] is False
+    assert [b["columns"] for b in board["boards"]] == [["toy_rank.label_rank", "toy_rank.agreement"]]
     for row in board["rows"]:
         for cell in row["metrics"].values():
             assert cell["ci_low"] <= cell["value"] <= cell["ci_high"] and cell["n"] == 28

@@ -23,7 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmark.report.leaderboard import ColumnInfo, Leaderboard
+# Columns are benchmark.report.leaderboard.ColumnInfo and the board a Leaderboard; they are not imported
+# (annotated Any): leaderboard.build makes the boards, and this module must not import it back.
+ColumnInfo = Any
+Leaderboard = Any
+
 
 
 @dataclass
