@@ -43,6 +43,11 @@ Schema version 2 (``results/runs/<run_id>.json``)::
     host            {hostname, platform, machine, cpu_count, torch_threads, device}
     notes           [str]: caveats a reader must see (e.g. "synthetic data")
 
+Files are named portably (:func:`portable_paths`, applied when a record is built): a file inside the
+results folder by its relative path (``{"path": "runs/<id>/checkpoint"}``), any other by its name and,
+for checkpoints, its sha256 (``{"name": "model.safetensors", "sha256": ...}``; a data file by name, its
+content being ``dataset.checksum``); never an absolute path of the machine that made the record.
+
 Per-sketch rows (artifact ``per_sketch``, ``<run_id>/per_sketch.jsonl``):
 one JSON object a line, one line per scored sketch, written only through
 ``RunContext.write_per_sketch``::
@@ -167,10 +172,13 @@ def _fill_defaults(record: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- portable references ---------------------------------------------------------------------
-#: Where records keep references to files: (keys, text prefix). ``encoder.config_source`` is text
-#: ``"checkpoint <folder>"``; the others are a path or a reference object.
-REFERENCES = ((("config", "data", "path"), ""), (("dataset", "source"), ""), (("extra", "checkpoint_used"), ""),
-              (("encoder", "config_source"), "checkpoint "), (("encoder", "config_source"), "external checkpoint "))
+#: Where records keep references to files: (keys, text prefix, hashed). ``encoder.config_source`` is
+#: text ``"checkpoint <folder>"``; the others are a path or a reference object. A data file outside the
+#: results folder is named, not hashed (it may be many GB; the record's ``dataset.checksum`` already
+#: identifies its content); a checkpoint outside it is named and hashed.
+REFERENCES = ((("config", "data", "path"), "", False), (("dataset", "source"), "", False),
+              (("extra", "checkpoint_used"), "", True), (("encoder", "config_source"), "checkpoint ", True),
+              (("encoder", "config_source"), "external checkpoint ", True))
 
 
 def sha256_of(path: str | Path) -> str | None:
@@ -236,7 +244,7 @@ def portable_paths(record: dict[str, Any], results: str | Path, digest: bool = T
     the run's working directory's), then any other absolute path anywhere in the record (by name
     only). Returns the dotted keys that changed."""
     changed = []
-    for keys, prefix in REFERENCES:
+    for keys, prefix, hashed in REFERENCES:
         holder = record
         for key in keys[:-1]:
             holder = holder.get(key) if isinstance(holder, dict) else None
@@ -246,11 +254,11 @@ def portable_paths(record: dict[str, Any], results: str | Path, digest: bool = T
         if not isinstance(value, str) or not value.startswith(prefix) or not value[len(prefix):]:
             continue
         text = value[len(prefix):]
-        if prefix and not (_looks_like_machine_path(text) or "/" in text):
-            continue  # a hub id or a name, not a path
+        if prefix and not (_looks_like_machine_path(text) or Path(text).exists()):
+            continue  # a hub id ("org/name") or a name, not a path
         if not prefix and not (_looks_like_machine_path(text) or "/" in text or Path(text).suffix):
             continue  # a description ("demo generator ..."), not a path
-        ref = reference(text, results, digest)
+        ref = reference(text, results, digest and hashed)
         holder[keys[-1]] = prefix + reference_text(ref) if prefix else ref
         changed.append(".".join(keys))
 

@@ -20,7 +20,7 @@ from benchmark.contracts import MetricValue, TaskResult
 from benchmark.errors import BenchError
 from benchmark.model_size import count_parameters
 from benchmark.plugins import Manager
-from benchmark.records import PER_SKETCH_ARTIFACT, SCHEMA_VERSION
+from benchmark.records import PER_SKETCH_ARTIFACT, SCHEMA_VERSION, portable_paths
 from benchmark.run.context import RunContext
 
 
@@ -50,7 +50,7 @@ def build_record(ctx: RunContext, result: TaskResult, created: str, timings: dic
     if ctx.per_sketch_file:
         artifacts[PER_SKETCH_ARTIFACT] = ctx.per_sketch_file
     artifacts = {k: v if v.startswith(run_prefix) else run_prefix + v for k, v in artifacts.items()}
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION,
         "run_id": spec.run_id,
         "created": created,
@@ -80,6 +80,8 @@ def build_record(ctx: RunContext, result: TaskResult, created: str, timings: dic
         "host": host_facts(ctx.dist),
         "notes": list(ctx.notes),
     }
+    portable_paths(record, spec.results)  # files by relative path or name and sha256, never this machine's paths
+    return record
 
 
 def now() -> str:
