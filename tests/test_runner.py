@@ -130,7 +130,8 @@ def test_two_process_training_then_sli_without_a_checkpoint(tmp_path):
     assert recognition["task"]["name"] == "recognition" and sli["task"]["name"] == "sli_recovery"
     assert recognition["config"]["task"]["epochs"] == 2  # the setting that names it reached the classifier
     assert recognition["world_size"] == sli["world_size"] == 2
-    assert sli["extra"]["checkpoint_used"].startswith(str(tmp_path / "runs" / recognition["run_id"]))
+    # named inside the results folder by its relative path, never this machine's
+    assert sli["extra"]["checkpoint_used"]["path"].startswith(f"runs/{recognition['run_id']}/")
 
 
 @pytest.mark.parametrize("task, setting, message", [
@@ -221,4 +222,4 @@ def test_a_command_reads_its_dataset_once(tmp_path, monkeypatch):
     (sli,) = runner.run(specs)
     (recognition,) = [r for r in records_in(tmp_path) if r["task"]["name"] == "recognition"]
     assert len(opened) == 1 and sli["task"]["name"] == "sli_recovery"
-    assert sli["extra"]["checkpoint_used"] == str(tmp_path / "runs" / recognition["artifacts"]["checkpoint"])
+    assert sli["extra"]["checkpoint_used"] == {"path": f"runs/{recognition['artifacts']['checkpoint']}"}
