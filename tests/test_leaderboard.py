@@ -145,7 +145,7 @@ def test_every_format_gives_the_expected_cells(two_encoders):
     assert [(r["encoder"], r["SLI fidelity ↑"]) for r in sli] == [("enc_a", "+0.420 [+0.400, +0.440]")]  # a ratio
     assert "SYNTHETIC" in md and "dataset 'demo' is synthetic" in md
 
-    text = render.render(board, "table")
+    text = render.render(board, "table", width=0)  # no width limit: cells whole, whatever the terminal
     assert "80.0★ [70.0, 88.0]" in text and "—" in text and "enc_b" in text
 
     sli_only, _ = build(two_encoders, tasks=["sli_recovery"])  # parameters still come from recognition
