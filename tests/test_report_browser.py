@@ -103,13 +103,12 @@ def test_a_sketch_is_on_the_first_screen(browser, report):
         " return i.complete && i.naturalWidth > 0 && b.top >= 0 && b.top + 40 <= window.innerHeight && b.width > 50; })"
         ".map(i => i.getAttribute('src'))")
     assert seen, "no thumbnail strip above the fold"
-    # the leaderboard's headline cells are on the first screen too, and the folded columns open in one click
+    # the first board's headline cells are on the first screen too, and a folded run opens in one click
     top = browser.execute_script("return document.querySelector('table.board').getBoundingClientRect().top")
     assert top < HEIGHT / 3
-    details = browser.find_element("css selector", "details summary")
-    assert "speed" in details.text
-    details.click()
-    assert browser.execute_script("return document.querySelector('details').open") is True
+    assert browser.execute_script("return document.querySelector('section.run details').open") is False
+    browser.find_element("css selector", "section.run details summary").click()
+    assert browser.execute_script("return document.querySelector('section.run details').open") is True
 
 
 def test_each_note_once_and_plain_words(report):
@@ -132,6 +131,12 @@ def committed(request, tmp_path_factory) -> Path:
 
 def test_every_committed_folder_renders_and_its_images_load(browser, committed):
     _load(browser, committed)
+    width, height, viewport = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight, window.innerWidth]")
+    assert width <= viewport and height < 12_000, (width, height)  # one board per question, the runs folded
+    titles = browser.execute_script("return Array.from(document.querySelectorAll('h2[id^=board-]')).map("
+                                    "h => [h.textContent, h.getBoundingClientRect().height > 0])")
+    assert titles and all(shown for _, shown in titles)  # every board's headline visible, nothing to expand
     images = browser.execute_script(
         "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
     broken = [src for src, complete, width in images if not (complete and width > 0)]

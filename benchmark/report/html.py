@@ -35,11 +35,12 @@ from urllib.parse import quote
 from benchmark.errors import BenchError
 from benchmark.report.leaderboard import Leaderboard
 from benchmark.records import atomic_write_text
-from benchmark.report.render import FIELD_LABELS, LEGEND, MISSING, cell_text, field_text, footer_lines, header
+from benchmark.report.render import (FIELD_LABELS, LEGEND, MISSING, MORE, cell_text, field_text, footer_lines,
+                                     header, mark, test_summary)
 
 MARKER = "<!-- sketchxai-bench report -->"
 PAGE = "index.html"
-STYLE = """body{font-family:system-ui,sans-serif;margin:1.2em 1.5em;color:#222;max-width:1240px}
+STYLE = """summary h3{display:inline;margin:0}section.run summary{margin:.4em 0;cursor:pointer}body{font-family:system-ui,sans-serif;margin:1.2em 1.5em;color:#222;max-width:1240px}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.2em 0 .4em}h3{font-size:1em;margin:.2em 0}
 table{border-collapse:collapse;margin:.4em 0}th,td{padding:.25em .5em;border-bottom:1px solid #ddd;text-align:left;
 vertical-align:top}th{font-weight:600;font-size:.9em}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -180,12 +181,15 @@ def page(board: Leaderboard, anchors: dict[str, str], galleries: dict[str, dict 
              "<title>sketchxai-bench leaderboard</title>", f"<style>{STYLE}</style></head><body>",
              "<h1>sketchxai-bench leaderboard</h1>",
              f'<p class="sub">{len(board.runs)} run{"s" if len(board.runs) != 1 else ""} · data: {e(datasets)}</p>',
-             _leaderboard(board, anchors), f'<p class="legend">{e(LEGEND)}</p>',
-             _strips(board, anchors, strips), _plots(board, warn)]
+             *_first_screen(_boards(board, anchors), _strips(board, anchors, strips)),
+             f'<p class="legend">{e(LEGEND)}</p><p class="legend">{e(MORE)}</p>', _plots(board, warn)]
     for title, items in footer_lines(board).items():
         if title == "Notes from the runs":
             items = _notes(board)
-        if items:
+        if items and title == "Paired tests":  # folded: the marks on the boards say what they found
+            parts.append(f"<h2>{e(title)}</h2><details><summary>{e(test_summary(board))}</summary><ul>"
+                         + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul></details>")
+        elif items:
             parts.append(f"<h2>{e(title)}</h2><ul>" + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul>")
     parts.append("<h2>Runs</h2>")
     parts += [_run(board.runs[rid], anchors[rid], galleries[rid]) for rid in board.runs]
@@ -193,61 +197,41 @@ def page(board: Leaderboard, anchors: dict[str, str], galleries: dict[str, dict 
     return "\n".join(p for p in parts if p) + "\n"
 
 
-def _shown_fields(board: Leaderboard) -> list[str]:
-    """Identity columns of the first table: the encoder, the dataset where there are several, the
-    setting where there is one (plugin and parameters go to the folded table)."""
-    fields = ["encoder"]
-    if board.frame["dataset"].nunique() > 1:
-        fields.append("dataset")
-    fields += board.row_keys  # e.g. the explainer: rows differ in it
-    if "setting" in board.row_fields:
-        fields.append("setting")
-    return fields + [f for f in board.row_fields if f in ("run_id", "task")]
-
-
-def _cell(board: Leaderboard, row, col, anchors: dict[str, str]) -> str:
+def _cell(board: Leaderboard, row, col, anchors: dict[str, str], marked: str = "") -> str:
+    """One value cell: the value (linking its run's section) with its board mark, the interval under it."""
     value, run = board.cell(row, col.key), board.cell(row, col.key, "run")
     if value is None:
         return f'<td class=num title="no run">{MISSING}</td>'
     text = cell_text(board, row, col)
     main, _, interval = text.partition(" [")
     ci = f'<span class="ci">[{e(interval)}</span>' if interval else ""
-    inner = f'<a href="#{e(anchors[run])}">{e(main)}</a>' if run in anchors else e(main)
+    inner = (f'<a href="#{e(anchors[run])}">{e(main)}</a>' if run in anchors else e(main)) + e(marked)
     return f'<td class=num title="{e(header(col))}">{inner}{ci}</td>'
 
 
-def _table(board: Leaderboard, fields: list[str], columns: list, anchors: dict[str, str], css: str) -> str:
-    groups: list[list] = []
-    for col in columns:
-        if groups and groups[-1][0] == col.task:
-            groups[-1][1] += 1
-        else:
-            groups.append([col.task, 1])
-    top = f'<th colspan="{len(fields)}"></th>' + "".join(f'<th class="task" colspan="{n}">{e(task)}</th>'
-                                                          for task, n in groups)
-    head = "".join(f'<th{" class=num" if f == "parameters" else ""}>{e(FIELD_LABELS.get(f, f))}</th>' for f in fields)
-    head += "".join(f'<th class=num title="{e(col.description)}">{e(header(col))}</th>' for col in columns)
-    rows = []
-    for _, row in board.frame.iterrows():
-        cells = [f'<td{" class=num" if f == "parameters" else ""}>{e(field_text(row, f))}</td>' for f in fields]
-        cells += [_cell(board, row, col, anchors) for col in columns]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<table class="{css}"><thead><tr>{top}</tr><tr>{head}</tr></thead><tbody>' + "\n".join(rows)
-            + "</tbody></table>")
+def _first_screen(boards: list[str], strips: str) -> list[str]:
+    """The first board, then the sketch strips (so both are on the first screen), then the other boards."""
+    return [*boards[:1], strips, *boards[1:]]
 
 
-def _leaderboard(board: Leaderboard, anchors: dict[str, str]) -> str:
-    """The headline table (identity and score columns), then the rest folded."""
-    fields = _shown_fields(board)
-    headline = [c for c in board.columns if c.headline]
-    scores = [c for c in headline if c.kind != "speed"] or headline
-    rest = [c for c in headline if c not in scores]  # every other metric: leaderboard.csv / .json
-    out = _table(board, fields, scores, anchors, "board")
-    more_fields = [f for f in board.row_fields if f not in fields or f == "encoder"]
-    if rest or len(more_fields) > 1:
-        names = ", ".join([*(FIELD_LABELS.get(f, f) for f in more_fields if f != "encoder"), *(c.label for c in rest)])
-        out += (f"<details><summary>More columns: {e(names)}</summary>"
-                + _table(board, more_fields, rest, anchors, "board more") + "</details>")
+def _boards(board: Leaderboard, anchors: dict[str, str]) -> list[str]:
+    """One small table per board (:mod:`benchmark.report.boards`): its title and question, the
+    identity fields and headline columns it declares, the best (★) and tied (☆) marks."""
+    out = []
+    for b in board.boards:
+        head = "".join(f'<th{" class=num" if f == "parameters" else ""}>{e(FIELD_LABELS.get(f, f))}</th>'
+                       for f in b.fields)
+        head += "".join(f'<th class=num title="{e(col.description)}">{e(header(col, short=True))}</th>'
+                        for col in b.columns)
+        rows = []
+        for i in b.rows:
+            row = board.frame.iloc[i]
+            cells = [f'<td{" class=num" if f == "parameters" else ""}>{e(field_text(row, f))}</td>' for f in b.fields]
+            cells += [_cell(board, row, col, anchors, mark(b, i, col)) for col in b.columns]
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        question = f'<p class="sub">{e(b.question)}</p>' if b.question else ""
+        out.append(f'<h2 id="{e(b.anchor)}">{e(b.title)}</h2>{question}<table class="board"><thead><tr>{head}'
+                   f'</tr></thead><tbody>' + "\n".join(rows) + "</tbody></table>")
     return out
 
 
@@ -415,7 +399,9 @@ def _run(record: dict[str, Any], anchor: str, gallery: dict | None) -> str:
              ("dataset", f"{record['dataset']['name']} (checksum {str(record['dataset']['checksum'])[:12]})"),
              ("seed", record["seed"]), ("processes", record["world_size"]),
              ("created", record["created"]), ("finished", record["finished"])]
-    parts = [f'<section class="run" id="{e(anchor)}"><h3>{e(record["run_id"])}</h3><div class="facts-row">',
+    # folded: the boards and pictures stay on a short page; a value's link opens at its run's summary line
+    parts = [f'<section class="run" id="{e(anchor)}"><details><summary><h3>{e(record["run_id"])}</h3></summary>'
+             '<div class="facts-row">',
              _small_table(facts, "run"), _small_table(_versions(record), "versions"), _small_table(_git(record), "git"),
              "</div>"]
     parts.append("<table><thead><tr><th>metric</th><th class=num>value</th><th class=num>CI low</th>"
@@ -437,5 +423,5 @@ def _run(record: dict[str, Any], anchor: str, gallery: dict | None) -> str:
         url = _url(gallery["index"])
         parts.append(f'<p><a href="{url}">Open the {e(gallery["label"])}</a> ({gallery["pictures"]} SVG pictures: '
                      f"every shown sketch before, during and after)</p>")
-    parts.append("</section>")
+    parts.append("</details></section>")
     return "\n".join(parts)
