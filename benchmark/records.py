@@ -183,7 +183,8 @@ REFERENCES = ((("config", "data", "path"), "", False), (("dataset", "source"), "
 
 def sha256_of(path: str | Path) -> str | None:
     """The sha256 of a file, or of a folder (of each file's relative path and sha256, sorted);
-    ``None`` when it cannot be read."""
+    ``None`` when it cannot be read. Remembered for this process while no file's size or mtime
+    changes, so the many runs of one command that name one checkpoint read it once."""
     import hashlib
 
     path = Path(path)
@@ -197,13 +198,26 @@ def sha256_of(path: str | Path) -> str | None:
 
     try:
         if path.is_file():
-            return one(path)
-        if path.is_dir():
-            lines = [f"{f.relative_to(path).as_posix()}\0{one(f)}\n" for f in sorted(path.rglob("*")) if f.is_file()]
-            return hashlib.sha256("".join(lines).encode()).hexdigest()
+            files = [path]
+        elif path.is_dir():
+            files = sorted(f for f in path.rglob("*") if f.is_file())
+        else:
+            return None
+        stats = [(f, f.stat()) for f in files]
+        key = (str(path.resolve()), tuple((str(f), st.st_size, st.st_mtime_ns) for f, st in stats))
+        if key not in _SHA256:
+            if path.is_file():
+                _SHA256[key] = one(path)
+            else:
+                lines = [f"{f.relative_to(path).as_posix()}\0{one(f)}\n" for f in files]
+                _SHA256[key] = hashlib.sha256("".join(lines).encode()).hexdigest()
+        return _SHA256[key]
     except OSError:
         return None
-    return None
+
+
+#: :func:`sha256_of`'s digests by path and its files' (name, size, mtime).
+_SHA256: dict[tuple, str] = {}
 
 
 def reference(path: str | Path, results: str | Path, digest: bool = True) -> dict[str, Any]:
@@ -236,6 +250,10 @@ def reference_text(ref: dict[str, Any]) -> str:
 def _looks_like_machine_path(text: str) -> bool:
     return (text.startswith("/") and len(text) > 1 and "\n" not in text) or bool(
         len(text) > 2 and text[1] == ":" and text[2] in "\\/" and text[0].isalpha())
+
+
+#: An absolute POSIX path of two or more parts inside a sentence.
+_EMBEDDED_PATH = re.compile(r"(?<![\w.)])/[\w.\-]+(?:/[\w.\-]+)+")
 
 
 def portable_paths(record: dict[str, Any], results: str | Path, digest: bool = True) -> list[str]:
@@ -284,10 +302,6 @@ def portable_paths(record: dict[str, Any], results: str | Path, digest: bool = T
                     notes[i] = text
                     changed.append(f"notes[{i}]")
     return sorted(set(changed))
-
-
-#: An absolute POSIX path of two or more parts inside a sentence.
-_EMBEDDED_PATH = re.compile(r"(?<![\w.)])/[\w.\-]+(?:/[\w.\-]+)+")
 
 
 def write_record(folder: str | Path, record: dict[str, Any]) -> Path:

@@ -163,6 +163,9 @@ def test_task_filter_shows_all_metrics_of_an_unlisted_task_with_the_recorded_dir
     assert [(c.key, c.higher_is_better) for c in board.columns] == [("toy.error", False)]
     table = md_table(render.render(board, "md"))
     assert [(r["encoder"], r["error ↓"]) for r in table] == [("enc_b", "0.100"), ("enc_c", "0.200"), ("enc_a", "0.300")]
+    # the parameters (a fact this task's board does not declare) are in the CSV, missing as empty
+    rows = list(csv.DictReader(io.StringIO(render.render(board, "csv"))))
+    assert [(r["encoder"], r["parameters"]) for r in rows] == [("enc_b", "1000"), ("enc_c", ""), ("enc_a", "1000")]
     with pytest.raises(BenchError, match="no run records for task 'nope'.*recognition, toy"):
         leaderboard.build(tmp_path, tasks=["nope"])
 
@@ -362,6 +365,7 @@ def test_markdown_escapes_table_syntax(tmp_path):
     write(tmp_path, make_record("r", {"top1": m(0.5)}, encoder="a|b", plugin="x\ny"))
     (row,) = md_table(render.render(build(tmp_path)[0], "md"))
     assert row["encoder"] == "a\\|b"
+    assert render._md("x\ny") == "x y"  # a newline (the plugin's name here) never breaks a table row
 
 
 def test_regeneration_is_byte_for_byte_stable(two_encoders, tmp_path):

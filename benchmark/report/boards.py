@@ -29,7 +29,6 @@ ColumnInfo = Any
 Leaderboard = Any
 
 
-
 @dataclass
 class Board:
     family: str

@@ -202,10 +202,10 @@ def _cell(board: Leaderboard, row, col, anchors: dict[str, str], marked: str = "
     value, run = board.cell(row, col.key), board.cell(row, col.key, "run")
     if value is None:
         return f'<td class=num title="no run">{MISSING}</td>'
-    text = cell_text(board, row, col)
+    text = cell_text(board, row, col, marked)
     main, _, interval = text.partition(" [")
     ci = f'<span class="ci">[{e(interval)}</span>' if interval else ""
-    inner = (f'<a href="#{e(anchors[run])}">{e(main)}</a>' if run in anchors else e(main)) + e(marked)
+    inner = f'<a href="#{e(anchors[run])}">{e(main)}</a>' if run in anchors else e(main)
     return f'<td class=num title="{e(header(col))}">{inner}{ci}</td>'
 
 

@@ -62,24 +62,18 @@ def cell_parts(board: Leaderboard, row: pd.Series, col: ColumnInfo) -> tuple[str
     return interval(value, board.cell(row, col.key, "ci_low"), board.cell(row, col.key, "ci_high"), col.format)
 
 
-def cell_text(board: Leaderboard, row: pd.Series, col: ColumnInfo) -> str:
-    """``value [low, high]`` rounded for reading, or :data:`MISSING`."""
-    text = " ".join(p for p in cell_parts(board, row, col) if p)
-    if text != MISSING and board.unranked(board.cell(row, col.key, "run")):
-        text += f" {NOT_RANKED}"
-    return text
+def cell_text(board: Leaderboard, row: pd.Series, col: ColumnInfo, marked: str = "") -> str:
+    """``value[mark] [low, high][ ‡]`` rounded for reading (``marked``: the board's ★/☆), or :data:`MISSING`."""
+    value, ci = cell_parts(board, row, col)
+    if value == MISSING:
+        return value
+    unranked = board.unranked(board.cell(row, col.key, "run"))
+    return " ".join(p for p in (value + marked, ci, NOT_RANKED if unranked else "") if p)
 
 
 def mark(b: Board, position: int, col: ColumnInfo) -> str:
     """:data:`BEST`, :data:`TIED` or ``""`` for a board cell."""
     return {"best": BEST, "tied": TIED}.get(b.marks.get((position, col.key), ""), "")
-
-
-def board_cell(board: Leaderboard, b: Board, position: int, col: ColumnInfo) -> str:
-    row = board.frame.iloc[position]
-    value, ci = cell_parts(board, row, col)
-    unranked = value != MISSING and board.unranked(board.cell(row, col.key, "run"))
-    return " ".join(p for p in (value + mark(b, position, col), ci, NOT_RANKED if unranked else "") if p)
 
 
 def field_text(row: pd.Series, name: str) -> str:
@@ -93,8 +87,10 @@ def board_rows(board: Leaderboard, b: Board) -> tuple[list[str], list[list[str]]
     """Headers, rows of cell text and which columns are numeric (right-aligned) of one board."""
     headers = [FIELD_LABELS.get(f, f) for f in b.fields] + [header(c, short=True) for c in b.columns]
     numeric = [f == "parameters" for f in b.fields] + [True] * len(b.columns)
-    rows = [[field_text(board.frame.iloc[i], f) for f in b.fields] + [board_cell(board, b, i, c) for c in b.columns]
-            for i in b.rows]
+    rows = []
+    for i in b.rows:
+        row = board.frame.iloc[i]
+        rows.append([field_text(row, f) for f in b.fields] + [cell_text(board, row, c, mark(b, i, c)) for c in b.columns])
     return headers, rows, numeric
 
 
@@ -169,12 +165,13 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((120, 24)).columns
 
 
-def _rich_table(board: Leaderboard, b: Board, keep: int, fold: bool):
+def _rich_table(b: Board, cells: tuple[list[str], list[list[str]], list[bool]], keep: int, fold: bool):
+    """Board ``b`` as a rich table of its ``cells`` (:func:`board_rows`), the first ``keep`` metric columns."""
     from rich import box
     from rich.markup import escape
     from rich.table import Table
 
-    headers, rows, numeric = board_rows(board, b)
+    headers, rows, numeric = cells
     cut = len(b.fields) + keep
     tbl = Table(box=box.SIMPLE_HEAD, pad_edge=False, highlight=False, show_edge=False, padding=(0, 1),
                 title=escape(b.title), title_justify="left", caption=escape(b.question) if b.question else None,
@@ -202,16 +199,16 @@ def table(board: Leaderboard, width: int | None = None, console=None) -> str:
                           highlight=False, soft_wrap=False)
     limit = console.width if (buffer is None or width) else None
     for b in board.boards:
-        keep = len(b.columns)
-        tbl = _rich_table(board, b, keep, fold=False)
+        keep, cells = len(b.columns), board_rows(board, b)
+        tbl = _rich_table(b, cells, keep, fold=False)
         if limit is not None:
             while console.measure(tbl).minimum > limit:
-                fold = _rich_table(board, b, keep, fold=True)
+                fold = _rich_table(b, cells, keep, fold=True)
                 if console.measure(fold).minimum <= limit or keep == 0:
                     tbl = fold
                     break
                 keep -= 1
-                tbl = _rich_table(board, b, keep, fold=False)
+                tbl = _rich_table(b, cells, keep, fold=False)
         console.print(tbl)
         if keep < len(b.columns):
             dropped = ", ".join(header(c, short=True) for c in b.columns[keep:])

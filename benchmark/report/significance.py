@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmark.contracts import field_names
 from benchmark.metrics import columns, finite_rows, statistic
 from benchmark.records import PER_SKETCH_ARTIFACT
 
@@ -142,17 +141,17 @@ def board_tests(board) -> list[Comparison]:
                 else:
                     cmp = compare(board.runs[best[f"{col.key} run"]], board.runs[other[f"{col.key} run"]], col,
                                   str(best["dataset"]), best["label"], other["label"])
-                    cmp = Comparison(**{**asdict(cmp), "label": col.short or col.label})
+                    cmp = replace(cmp, label=col.short or col.label)
                 found.append((i, col.key, cmp))
         tested = [k for k, (_, _, c) in enumerate(found) if c.p_value is not None]
         adjusted = dict(zip(tested, holm([found[k][2].p_value for k in tested])))
         for k, (i, key, cmp) in enumerate(found):
             if k in adjusted:
-                cmp = Comparison(**{**asdict(cmp), "board": b.title, "p_holm": adjusted[k], "tests": len(tested)})
+                cmp = replace(cmp, board=b.title, p_holm=adjusted[k], tests=len(tested))
                 if not cmp.significant:
                     b.marks[(i, key)] = "tied"
             else:
-                cmp = Comparison(**{**asdict(cmp), "board": b.title})
+                cmp = replace(cmp, board=b.title)
             b.comparisons.append(cmp)
             out.append(cmp)
     return out
@@ -174,8 +173,8 @@ def compare(ra: dict[str, Any], rb: dict[str, Any], col, dataset: str, upper: st
         else:
             result = permutation(col.aggregation, columns(rows_a, col.fields), columns(rows_b, col.fields))
     except Untestable as exc:
-        return Comparison(**{**asdict(base), "reason": str(exc)})
-    return Comparison(**{**asdict(base), "test": col.test, **result})
+        return replace(base, reason=str(exc))
+    return replace(base, test=col.test, **result)
 
 
 def outcomes(record: dict[str, Any], col) -> dict[tuple[int, str | None], tuple[dict, tuple]]:
