@@ -133,6 +133,8 @@ KINDS = ("score", "speed")
 #: ``signed`` a ratio or a difference (may be negative or above 1), a plain number with its sign;
 #: ``number`` any other number; ``speed`` a throughput; ``flag`` 1 = yes, 0 = no.
 FORMATS = ("percent", "signed", "number", "speed", "flag")
+#: What the validation ladder can say of a metric (``""``: not validated); see :class:`Metric`.
+VERDICTS = ("", "holds", "order only", "fails")
 
 
 def infer_format(unit: str, aggregation: str | None, kind: str) -> str:
@@ -182,6 +184,12 @@ class Metric:
     :param control_of: the name of the task's metric this one is the control of (e.g. the
         random-weights control's fidelity for ``"fidelity"``): boards show it right after that
         metric and never rank rows by it.
+    :param validation: the verdict the validation ladder gives this metric (``"holds"``, ``"order
+        only"`` or ``"fails"``; see :mod:`tasks.validation` and ``results/validation/VALIDATION.md``),
+        printed beside its column header; ``""``: not validated. One verdict for every setting of
+        the task, or pairs ``((variant, verdict), ...)`` per variant (the values of the task's
+        ``variant_keys`` joined by commas, e.g. the SLI preset ``"published"``). A test holds every
+        declared verdict to the committed ladder's, so the declaration cannot drift from the evidence.
     """
 
     higher_is_better: bool
@@ -196,8 +204,11 @@ class Metric:
     same: tuple[str, ...] = ()
     format: str = ""
     control_of: str = ""
+    validation: str | tuple[tuple[str, str], ...] = ""
 
     def __post_init__(self):
+        if not isinstance(self.validation, str):
+            object.__setattr__(self, "validation", tuple((str(k), str(v)) for k, v in self.validation))
         if self.field is not None and self.aggregation is None:
             object.__setattr__(self, "aggregation", "mean")
         if self.test == "":
@@ -219,6 +230,9 @@ class Metric:
             out.append("higher_is_better must be True or False")
         if self.kind not in KINDS:
             out.append(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        given = [self.validation] if isinstance(self.validation, str) else [v for _, v in self.validation]
+        if any(v not in VERDICTS for v in given):
+            out.append(f"validation must be one of {', '.join(map(repr, VERDICTS))} (or (variant, verdict) pairs)")
         if self.format not in FORMATS:
             out.append(f"format {self.format!r} is not one of {', '.join(FORMATS)}")
         if self.field is None:
@@ -236,13 +250,20 @@ class Metric:
             out.append("the mcnemar test needs aggregation 'proportion'")
         return out
 
-    def declaration(self, position: int) -> dict[str, Any]:
-        """The declaration as it travels in a run record (``position``: its order in the task)."""
+    def verdict(self, variant: str = "") -> str:
+        """The declared validation verdict for the task setting ``variant`` (``""``: none declared)."""
+        if isinstance(self.validation, str):
+            return self.validation
+        return dict(self.validation).get(variant, "")
+
+    def declaration(self, position: int, variant: str = "") -> dict[str, Any]:
+        """The declaration as it travels in a run record (``position``: its order in the task;
+        ``variant``: the run's task setting, see :meth:`verdict`)."""
         return {"higher_is_better": self.higher_is_better, "description": self.description, "unit": self.unit,
                 "label": self.label, "headline": self.headline, "kind": self.kind, "position": position,
                 "field": list(self.fields) if self.aggregation == "ratio_of_means" else self.field,
                 "aggregation": self.aggregation, "test": self.test, "same": list(self.same), "format": self.format,
-                "control_of": self.control_of}
+                "control_of": self.control_of, "validation": self.verdict(variant)}
 
 
 @dataclass(frozen=True)
@@ -321,6 +342,11 @@ class Task(_Registered):
     question: ClassVar[str] = ""
     #: Row facts the board shows beside the metrics (``"parameters"``: the encoder's parameter count).
     row_facts: ClassVar[tuple[str, ...]] = ()
+    #: For a classifier-providing task: settings that make a deliberately different classifier (e.g.
+    #: a training augmentation that weakens what it learns). Its checkpoint is reused for another
+    #: task's run only when the command names that value; a command that names none reuses only
+    #: classifiers trained at the default (a record without the key counts as the default).
+    distinct_settings: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

@@ -28,7 +28,8 @@ Schema version 2 (``results/runs/<run_id>.json``)::
                      "proportion", "ratio_of_means" or null), test ("mcnemar", "permutation" or
                      null), same ([fields that must agree per sketch for two runs to be paired]),
                      format (how it is printed: percent, signed, number, speed, flag; missing in
-                     older records: inferred), control_of (the metric it is the control of, or "")}
+                     older records: inferred), control_of (the metric it is the control of, or ""),
+                     validation (the validation ladder's verdict on the metric, or ""; missing in older records)}
     timings         {name: seconds}: at least total_s; the runner adds data_s (opening the dataset: near 0
                     when an earlier run of the same command had opened it) and task_s
     artifacts       {label: path relative to the record's folder}; per_sketch: the per-sketch rows;

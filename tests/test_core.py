@@ -235,3 +235,38 @@ def test_a_reused_classifier_must_match_the_settings_that_name_it(tmp_path):
     b = plan(["sli_recovery"], ["seq_lstm"], "demo", 0, str(tmp_path), ["recognition.epochs=40"])[0]
     assert a.config == b.config and a.fingerprint != b.fingerprint
     assert a.classifier_settings == {"epochs": 10}
+
+
+def test_a_classifier_trained_with_location_noise_is_reused_only_when_named(tmp_path):
+    """``recognition.location_noise`` is a distinct setting: the newest checkpoint is not taken by a
+    command that did not ask for noise; one that names it gets it; a record without the key is noise 0."""
+    from benchmark.run.execute import find_trained_checkpoint
+
+    plain = bench("run", "--task", "recognition", "--encoder", "stroke_bag", "--data", "tiny", "--results",
+                  str(tmp_path), "--set", "epochs=1", "--threads", "1")
+    assert plain.returncode == 0, plain.stderr
+    noisy = bench("run", "--task", "recognition", "--encoder", "stroke_bag", "--data", "tiny", "--results",
+                  str(tmp_path), "--set", "epochs=1", "--set", "recognition.location_noise=0.2", "--threads", "1")
+    assert noisy.returncode == 0, noisy.stderr
+    by_noise = {r["config"]["task"]["location_noise"]: {**r, "_path": p}
+                for p, r in ((p, json.loads(p.read_text())) for p in (tmp_path / "runs").glob("*.json"))}
+    assert set(by_noise) == {0.0, 0.2}
+    first = by_noise[0.0]
+
+    def found(named):
+        return find_trained_checkpoint(str(tmp_path), "recognition", "stroke_bag", first["dataset"]["checksum"],
+                                       first["config"]["encoder"], first["config"]["data"], named, None,
+                                       {"location_noise": 0.0})
+
+    checkpoint = lambda r: tmp_path / "runs" / r["artifacts"]["checkpoint"]  # noqa: E731
+    assert found({}) == checkpoint(by_noise[0.0])  # not the newer noisy one
+    assert found({"location_noise": 0.2}) == checkpoint(by_noise[0.2])
+    # an older record, written before the setting existed, counts as noise 0
+    path = by_noise[0.0]["_path"]
+    data = json.loads(path.read_text())
+    del data["config"]["task"]["location_noise"]
+    path.write_text(json.dumps(data))
+    assert found({}) == checkpoint(by_noise[0.0])
+    bad = bench("run", "--task", "recognition", "--encoder", "stroke_bag", "--data", "tiny", "--results",
+                str(tmp_path), "--set", "recognition.location_noise=-1", "--dry-run")
+    assert bad.returncode == 2 and "location_noise" in bad.stderr and "Traceback" not in bad.stderr

@@ -484,3 +484,58 @@ def test_a_classifier_that_peaks_at_the_true_layout_gets_it_back(batch):
     multi = batch.num_strokes.numpy() > 1
     assert (np.asarray(rows["fidelity"])[multi] > 0.95).all()
     assert (np.asarray(rows["chamfer_after"]) < np.asarray(rows["chamfer_before"]))[multi].all()
+
+
+# -- local fidelity (tasks.sli.local) -------------------------------------------------------------
+
+
+class _BlindToLayout(torch.nn.Module):
+    """Logits from the stroke count only: locations change nothing."""
+
+    def prepare_sli(self, batch):
+        return batch
+
+    def forward_sli(self, prepared, locations):
+        count = prepared.num_strokes.to(locations.dtype)
+        return torch.stack([count, -count], dim=1) + 0 * locations.sum((1, 2))[:, None]
+
+
+@pytest.mark.parametrize("objective", ["cross_entropy", "margin"])
+def test_local_fidelity_is_one_for_the_known_answer_zero_when_blind_and_minus_one_when_reversed(batch, objective):
+    from tasks.sli.local import local_alignment
+
+    zeros = batch.replace(labels=torch.zeros(batch.size, dtype=torch.long))
+    multi = batch.num_strokes.numpy() > 1
+    known = local_alignment(_ScoresItsLayout(), zeros, [0.05, 0.2], seed=0, objective=objective)
+    assert known.shape == (batch.size, 2)
+    assert np.allclose(known[multi], 1.0) and np.isnan(known[~multi]).all()
+    reversed_ = local_alignment(_ScoresItsLayout(), zeros.replace(labels=torch.ones(batch.size, dtype=torch.long)),
+                                [0.05, 0.2], seed=0, objective=objective)
+    assert np.allclose(reversed_[multi], -1.0)
+    blind = local_alignment(_BlindToLayout(), zeros, [0.05, 0.2], seed=0, objective=objective)
+    assert np.array_equal(blind[multi], np.zeros_like(blind[multi]))
+
+
+def test_local_noise_is_per_sketch_whatever_the_batch(batch):
+    from tasks.sli.local import noisy_starts
+
+    whole = noisy_starts(batch, 0.1, seed=3, k=1)
+    part = noisy_starts(batch.select(torch.tensor([5, 2])), 0.1, seed=3, k=1)
+    assert torch.equal(part, whole[[5, 2]])
+    assert not torch.equal(whole, noisy_starts(batch, 0.1, seed=3, k=2))  # each noise size its own draw
+    real = batch.stroke_mask.unsqueeze(-1)
+    moved = (whole - batch.locations)[real.expand_as(whole)]
+    assert 0.05 < float(moved.std()) < 0.2 and torch.equal(whole[~real.expand_as(whole)], torch.zeros(0).new_zeros(
+        int((~real.expand_as(whole)).sum())))
+
+
+def test_strokes_recovered_on_known_cases():
+    true = np.array([[0.0, 0.0], [0.5, 0.0], [0.0, 0.5], [0.5, 0.5]])
+    assert sm.strokes_recovered(true, true) == 1.0
+    assert sm.strokes_recovered(true + 0.3, true) == 1.0  # a translation is forgiven
+    off = true.copy()
+    off[0] += [0.4, 0.0]  # one stroke off: the others shift by a quarter of it after centring (0.1 > 0.05)
+    assert sm.strokes_recovered(off, true) == 0.0
+    off[0] = true[0] + [0.06, 0.0]  # one stroke 0.06 off: it is 0.045 off after centring, the others 0.015
+    assert sm.strokes_recovered(off, true) == 1.0
+    assert np.isnan(sm.strokes_recovered(true[:1], true[:1]))

@@ -218,22 +218,33 @@ def test_a_multi_seed_command_is_one_leaderboard_row(tmp_path):
 def test_the_known_answer_classifier_tops_the_ladder(tmp_path):
     from tasks import validation as v
 
-    setup = v.Setup(tmp_path, max_sketches=12, threads=1, data="tiny", plugins=(v.PLUGIN, str(TINY_PLUGIN)),
-                    overrides=("sli_recovery.steps=20",))
-    rungs = (v.Rung("known answer", "known_answer", "known_answer"), v.Rung("random weights", "seq_lstm", "random"))
-    ladder = v.build_ladder(setup, rungs)
-    measures = (v.Measure("fidelity", "sli_recovery", "fidelity", "published", ("known answer", "random weights")),
-                v.Measure("bounded", "sli_recovery", "fidelity", "bounded", ("known answer", "random weights")),
-                v.Measure("reliance", "location_reliance", "reliance", None, ("known answer", "random weights")))
+    setup = v.Setup(tmp_path, max_sketches=12, threads=1, seeds=(0, 1), data="tiny",
+                    plugins=(v.PLUGIN, str(TINY_PLUGIN)),
+                    overrides=("sli_recovery.steps=20", "recognition.epochs=40", "recognition.min_steps=0"))
+    rungs = (v.Rung("known answer", "known_answer", "known_answer"), v.Rung("trained", "seq_lstm", "train"))
+    ladder = v.build_ladder(setup, rungs, v.Rung("random weights", "seq_lstm", "random"))
+    assert set(ladder["rungs"]["trained"]["seeds"]) == {"0", "1"}
+    measures = (v.Measure("local", "sli_recovery", "local_fidelity", "published"),
+                v.Measure("fidelity", "sli_recovery", "fidelity", "published"),
+                v.Measure("bounded", "sli_recovery", "fidelity", "bounded"))
     rows = v.evaluate(tmp_path, measures)
     for row in rows:
-        known, random = row["rungs"]
-        assert known["value"] > random["value"], row
-        assert row["verdict"] in ("holds", "direction only") and row["steps"][0]["in_order"]
-    assert rows[0]["rungs"][0]["value"] > 0.5  # it recovers most of the layout
-    text = v.markdown(rows, ladder)
-    assert "| fidelity ↑ |" in text and "known answer" in text
+        known, trained = row["rungs"]
+        assert known["value"] > trained["value"], row
+        assert known["reliance"] > trained["reliance"]
+        assert row["spearman"]["value"] == pytest.approx(1.0) and set(row["pairs"]) == {"0", "1"}
+        assert row["verdict"] in ("holds", "order only"), row
+    assert rows[0]["rungs"][0]["value"] == pytest.approx(1.0)  # the known answer's step points straight back
+    assert rows[1]["rungs"][0]["value"] > 0.5  # it recovers most of the layout
+    # the control is scored beside, never ranked: a random-weights classifier's local fidelity is near 0
+    assert all(abs(c["value"]) < 0.5 for c in rows[0]["control"].values())
+    text = v.markdown(rows, ladder, tmp_path)
+    assert "| local ↑ |" in text and "known answer" in text and "reliance, seed 1" in text
     assert json.loads((tmp_path / "ladder.json").read_text())["rungs"]["random weights"]["classifier"] == "random"
+    # a second command with the same settings reuses every finished rung and trained classifier
+    before = sorted(p.name for p in (tmp_path / "runs").glob("*.json"))
+    v.build_ladder(setup, rungs, v.Rung("random weights", "seq_lstm", "random"))
+    assert sorted(p.name for p in (tmp_path / "runs").glob("*.json")) == before
 
 
 def test_the_committed_validation_table_is_rebuilt_from_its_records():
@@ -243,6 +254,31 @@ def test_the_committed_validation_table_is_rebuilt_from_its_records():
     if not (folder / "demo" / "ladder.json").is_file():
         pytest.skip("no committed validation ladder")
     ladder = json.loads((folder / "demo" / "ladder.json").read_text())
-    assert (folder / "VALIDATION.md").read_text() == v.markdown(v.evaluate(folder / "demo"), ladder), (
+    assert (folder / "VALIDATION.md").read_text() == v.markdown(v.evaluate(folder / "demo"), ladder, folder / "demo"), (
         "results/validation/VALIDATION.md is stale: run python -m tasks.validation --results results/validation/demo "
         "--table-only --out results/validation/VALIDATION.md")
+
+
+def test_every_declared_verdict_is_the_committed_ladders():
+    """A metric's ``validation`` (printed beside its column) is what the committed ladder measured:
+    each declaration the ladder scores agrees with ``results/validation/VALIDATION.md``'s verdict."""
+    from benchmark.plugins import get_manager
+    from tasks import validation as v
+
+    folder = ROOT / "results" / "validation" / "demo"
+    if not (folder / "ladder.json").is_file():
+        pytest.skip("no committed validation ladder")
+    measured = v.verdicts(folder)
+    manager = get_manager()
+    checked = 0
+    for m in v.MEASURES:
+        declared = manager.task(m.task).metrics[m.metric].verdict(m.preset or "")
+        assert declared == measured[f"{m.key}.{m.metric}"], (m, declared, measured)
+        checked += 1
+    assert checked == len(v.MEASURES)
+    # the SLI headline is a measure that holds, if any does
+    headline = [name for name, metric in manager.task("sli_recovery").metrics.items() if metric.headline
+                and not metric.control_of and metric.verdict("published")]
+    assert headline, "the SLI board's headline columns carry no ladder verdict"
+    if "holds" in measured.values():
+        assert manager.task("sli_recovery").metrics[headline[0]].verdict("published") == "holds"

@@ -93,6 +93,8 @@ class ColumnInfo:
     short: str = ""
     #: Row facts the family's board shows (e.g. ``("parameters",)``).
     row_facts: tuple[str, ...] = ()
+    #: The validation ladder's verdict on the metric (``"holds"`` ...; ``""``: not validated).
+    validation: str = ""
     #: The task's leaderboard order.
     order: int = 100
 
@@ -354,7 +356,8 @@ def _columns(chosen: pd.DataFrame, by_id: dict, all_metrics: bool, warn) -> list
             headline=bool(all_metrics or last.get("headline") or task not in headline_tasks),
             family=str(info.get("family") or info["name"]), variant=_variant_suffix(task)[2:-1],
             question=str(info.get("question") or ""), short=str(last.get("label") or metric),
-            row_facts=tuple(info.get("row_facts") or ()), order=int(info.get("order", 100))))
+            row_facts=tuple(info.get("row_facts") or ()), order=int(info.get("order", 100)),
+            validation=str(last.get("validation") or "")))
     return columns
 
 

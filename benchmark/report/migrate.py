@@ -32,7 +32,8 @@ from typing import Any
 from benchmark.errors import BenchError
 
 #: Declaration keys refreshed from the current task (never the scoring: direction, field, aggregation).
-REFRESHED = ("description", "unit", "label", "headline", "kind", "position", "test", "same", "format", "control_of")
+REFRESHED = ("description", "unit", "label", "headline", "kind", "position", "test", "same", "format", "control_of",
+             "validation")
 SCORING = ("higher_is_better", "field", "aggregation")
 TASK_FIELDS = ("family", "question", "row_facts")
 
@@ -44,12 +45,13 @@ def _task_declarations(record: dict[str, Any], task_cls) -> tuple[dict[str, Any]
                  "row_facts": list(task_cls.row_facts)})
     metrics, kept = {}, []
     positions = {name: i for i, name in enumerate(task_cls.metrics)}
+    variant = ",".join(str(v) for v in (record["task"].get("variant") or {}).values())
     for name, entry in record["metrics"].items():
         spec = task_cls.metrics.get(name)
         if spec is None:
             metrics[name] = entry
             continue
-        current = spec.declaration(positions[name])
+        current = spec.declaration(positions[name], variant)
         if any(_norm(entry.get(k)) != _norm(current[k]) for k in SCORING):
             kept.append(name)
             metrics[name] = entry

@@ -45,12 +45,14 @@ def arrow(col: ColumnInfo) -> str:
 
 def header(col: ColumnInfo, short: bool = False) -> str:
     """Column header for people: label (``short``: the declared label, the board names the
-    variant), ``(%)`` for percentages or the unit of a speed, arrow."""
+    variant), ``(%)`` for percentages or the unit of a speed, arrow, and the validation ladder's
+    verdict where the metric has one (``[ladder: holds]``)."""
     unit = unit_suffix(col.format, col.unit)
     label = (col.short or col.label) if short else col.label
     if short and col.control_of:
         label += " (control)" if "control" not in label else ""
-    return " ".join(p for p in (label, f"({unit})" if unit else "", arrow(col)) if p)
+    verdict = f"[ladder: {col.validation}]" if col.validation else ""
+    return " ".join(p for p in (label, f"({unit})" if unit else "", arrow(col), verdict) if p)
 
 
 def cell_parts(board: Leaderboard, row: pd.Series, col: ColumnInfo) -> tuple[str, str]:

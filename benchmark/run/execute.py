@@ -111,12 +111,14 @@ def _checkpoint_for(ctx: RunContext, task_cls, opened: dict[str, SketchData]) ->
         return path
     if not task_cls.requires_trained:
         return None
-    provider = ctx.manager.classifier_provider(spec.encoder, spec.data).name
+    provider_cls = ctx.manager.classifier_provider(spec.encoder, spec.data)
+    provider = provider_cls.name
     found = None
     if ctx.dist.is_main:
         found = find_trained_checkpoint(spec.results, provider, spec.encoder, ctx.data.identity()["checksum"],
                                         spec.config["encoder"], spec.config["data"], spec.classifier_settings or {},
-                                        spec.seed)
+                                        spec.seed, {k: provider_cls.defaults.get(k)
+                                                    for k in provider_cls.distinct_settings})
     found = distributed.broadcast_object(ctx.dist, found)
     if found is None:
         if spec.classifier is None:  # the provider was in the command and left no checkpoint
@@ -134,17 +136,22 @@ def _checkpoint_for(ctx: RunContext, task_cls, opened: dict[str, SketchData]) ->
 
 
 def find_trained_checkpoint(results: str, task: str, encoder: str, checksum: str, encoder_config: dict,
-                            data_config: dict, task_settings: dict | None = None, seed: int | None = None
-                            ) -> Path | None:
+                            data_config: dict, task_settings: dict | None = None, seed: int | None = None,
+                            distinct: dict | None = None) -> Path | None:
     """The checkpoint of the newest record of ``task`` for this encoder, config and data whose task
     config has ``task_settings`` (the provider settings the command named), trained with ``seed``
-    (any seed when ``None``), so each seed of a multi-seed command explains its own classifier."""
+    (any seed when ``None``), so each seed of a multi-seed command explains its own classifier.
+    ``distinct``: the provider's :attr:`~benchmark.contracts.Task.distinct_settings` with their
+    defaults; one the command did not name must be at its default (a record without it counts so)."""
     records, _ = load_records(results)
+    named = dict(task_settings or {})
+    defaults = {k: v for k, v in (distinct or {}).items() if k not in named}
     matches = [r for r in records
                if r["task"]["name"] == task and r["encoder"]["name"] == encoder
                and r["dataset"]["checksum"] == checksum and r["config"]["encoder"] == encoder_config
                and all(r["config"]["data"].get(k) == data_config.get(k) for k in ("max_strokes", "max_points"))
-               and all(r["config"]["task"].get(k) == v for k, v in (task_settings or {}).items())
+               and all(r["config"]["task"].get(k) == v for k, v in named.items())
+               and all(r["config"]["task"].get(k, v) == v for k, v in defaults.items())
                and (seed is None or r["seed"] == seed)
                and CHECKPOINT in r["artifacts"]]
     for record in sorted(matches, key=lambda r: r["finished"], reverse=True):

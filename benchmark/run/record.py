@@ -39,7 +39,8 @@ def build_record(ctx: RunContext, result: TaskResult, created: str, timings: dic
         values[name] = value if isinstance(value, MetricValue) else MetricValue(float(value))
     values.update(ctx.per_sketch_metrics)
     positions = {name: i for i, name in enumerate(task_cls.metrics)}
-    metrics = {name: {**values[name].as_dict(), **task_cls.metrics[name].declaration(positions[name])}
+    variant = ",".join(str(ctx.task_config.get(k)) for k in task_cls.variant_keys)
+    metrics = {name: {**values[name].as_dict(), **task_cls.metrics[name].declaration(positions[name], variant)}
                for name in task_cls.metrics if name in values}
     model_config = ctx.model_config if ctx.model_config is not None else ctx.encoder_config
     parameters = result.extra.pop("parameters", None)

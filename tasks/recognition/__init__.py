@@ -23,7 +23,13 @@ class Recognition(Task):
 
     Training follows ``recipe`` (see :data:`RECIPES`): ``auto`` (default) sizes the number of epochs
     to the data, ``published`` is SketchXAI's recipe; ``epochs`` and ``lr`` (null: the recipe's)
-    override it. The epoch kept is the one best on ``valid_split``."""
+    override it. The epoch kept is the one best on ``valid_split``.
+
+    ``location_noise`` (default 0: none) is a training augmentation: every real stroke's start
+    point is moved by normal noise of that standard deviation (normalised units; the canvas is 2
+    wide) at every training step, the stroke's shape kept, so the larger it is the less a
+    classifier can learn from where strokes are (valid and test stay clean). The validation ladder
+    (:mod:`tasks.validation`) grades classifiers' layout knowledge with it."""
 
     name = "recognition"
     version = "1"
@@ -40,11 +46,14 @@ class Recognition(Task):
         "bucket_batches": 20,
         "valid_split": "valid",
         "test_split": "test",
+        "location_noise": 0.0,
     }
     order = 0
     family = "recognition"
     question = "Which encoder recognises sketches best?"
     row_facts = ("parameters",)
+    #: a classifier trained with location noise is reused only by a command that names the noise
+    distinct_settings = ("location_noise",)
     metrics = {
         "top1": Metric(True, "top-1 accuracy on the test split", "fraction", label="top-1", headline=True,
                        field="correct", aggregation="proportion"),
@@ -72,6 +81,7 @@ class Recognition(Task):
         check_number(f"{cls.name}.weight_decay", config["weight_decay"], least=0)
         check_number(f"{cls.name}.warmup_fraction", config["warmup_fraction"], least=0, below=1)
         check_choice(f"{cls.name}.schedule", config["schedule"], ("cosine", "constant"))
+        config["location_noise"] = float(check_number(f"{cls.name}.location_noise", config["location_noise"], least=0))
         if config["valid_split"] == config["test_split"]:
             raise BenchError(f"{cls.name}.valid_split and {cls.name}.test_split are both {config['test_split']!r}: the epoch "
                              f"must not be selected on the split it is tested on")

@@ -21,6 +21,8 @@ from benchmark.progress import bar
 from tasks.recognition.recipe import resolve_recipe
 
 CHECKPOINT = "checkpoint"
+#: Random stream of the ``location_noise`` augmentation (distinct from the streams tasks seed).
+_NOISE_STREAM = 7
 
 
 def run_recognition(ctx) -> TaskResult:
@@ -137,6 +139,8 @@ def train(ctx):
             job = progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps_per_epoch)
             for step, (batch, global_size) in enumerate(
                     ctx.train_batches("train", cfg["batch_size"], epoch, cfg["bucket_batches"])):
+                if cfg["location_noise"]:
+                    batch = jitter_locations(batch, cfg["location_noise"], ctx.seed, epoch)
                 logits = net(batch)
                 if step == 0:
                     check_logits(ctx, logits, batch, len(ctx.data.categories))
@@ -183,6 +187,17 @@ def train(ctx):
     extra = {"best_epoch": best["epoch"] + 1, "epochs": epochs, "recipe": recipe, "train_s": round(train_s, 3),
              "train_samples_seen": seen}
     return best_model, checkpoint_dir, best["valid_top1"], seen / train_s if train_s else None, extra
+
+
+def jitter_locations(batch, sigma: float, seed: int, epoch: int):
+    """``batch`` with every real stroke's start point moved by normal noise of standard deviation
+    ``sigma`` (the ``location_noise`` augmentation), each sketch's noise drawn from a generator seeded
+    by ``(seed, epoch, index)``: the same whatever the batching or the number of processes."""
+    true = batch.locations
+    noise = np.zeros(tuple(true.shape), dtype=np.float32)
+    for row, (index, n) in enumerate(zip(batch.index.cpu().numpy(), batch.num_strokes.cpu().numpy())):
+        noise[row, :n] = np.random.default_rng([seed, epoch, int(index), _NOISE_STREAM]).standard_normal((n, 2)) * sigma
+    return batch.replace(locations=true + torch.from_numpy(noise).to(true.device, true.dtype))
 
 
 def _state_file(ctx, name: str) -> Path:

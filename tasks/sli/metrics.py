@@ -44,6 +44,21 @@ def aligned_error(recovered: np.ndarray, true: np.ndarray) -> float:
     return float(np.linalg.norm(scale * a @ rotation - b, axis=1).mean())
 
 
+#: A stroke counts as recovered when its start point (translation removed) is within this of the true one.
+RECOVERED_WITHIN = 0.05
+
+
+def strokes_recovered(locations: np.ndarray, true: np.ndarray) -> float:
+    """Fraction of the strokes whose start point, after removing the global translation (as
+    :func:`location_error`), lies within :data:`RECOVERED_WITHIN` of the true one; NaN for a
+    one-stroke sketch (nothing to recover)."""
+    a = np.asarray(locations, dtype=np.float64)
+    b = np.asarray(true, dtype=np.float64)
+    if len(a) < 2:
+        return float("nan")
+    return float((np.linalg.norm((a - a.mean(0)) - (b - b.mean(0)), axis=1) <= RECOVERED_WITHIN).mean())
+
+
 #: Start errors at or below this (normalised units; the canvas is 2 wide) leave nothing to recover.
 NOTHING_TO_RECOVER = 1e-9
 

@@ -25,10 +25,16 @@ from benchmark.records import atomic_write_text
 from tasks.sampling import select_sketches, start_locations
 from tasks.sli import metrics as sm
 from tasks.sli.inversion import Inversion, Protocol, invert_many, random_other_classes
+from tasks.sli.local import local_alignment
 from tasks.sli.pictures import SketchPicture, target_probability_curve, thumbnail_strip, write_gallery
 from tasks.sli.protocol import CANVAS_EDGE
 
 GALLERY = "gallery"
+#: Per-sketch ``(sketches, len(local_sigmas))`` local-fidelity cosines of the classifier and of its
+#: control, with the SLI objective (cross-entropy) and with the logit-margin objective.
+_LOCAL, _CONTROL_LOCAL = "local_by_sigma", "control_local_by_sigma"
+_MARGIN, _CONTROL_MARGIN = "margin_by_sigma", "control_margin_by_sigma"
+_LOCAL_COLUMNS = (_LOCAL, _CONTROL_LOCAL, _MARGIN, _CONTROL_MARGIN)
 #: The report's thumbnail strip of the run (a few pictured sketches, before and after) and the per-step
 #: target probability column behind the record curve ``sli_target_probability``.
 THUMBNAILS, _CURVE = "thumbnails.svg", "p_target_curve"
@@ -39,7 +45,8 @@ _COMMON_COLUMNS = ("index", "label", "target", "num_strokes", "pred_before", "pr
                    "p_target_after", "steps_taken")
 _RECOVERY = ("location_error_before", "location_error_after", "fidelity", "aligned_error_before",
              "aligned_error_after", "aligned_fidelity", "chamfer_before", "chamfer_after", "steps_to_correct",
-             "control_location_error_after", "control_aligned_error_after")
+             "control_location_error_after", "control_aligned_error_after", "strokes_recovered",
+             "control_strokes_recovered")
 _TRANSFER = ("steps_to_flip", "displacement", "p_original_before", "p_original_after", "on_canvas")
 #: Columns of the random-weights control's inversion (same sketches, starts and targets).
 _CONTROL = ("control_pred_after", "control_p_target_after")
@@ -109,6 +116,8 @@ def _recovery_rows(shapes, true, start, inv: Inversion, control: Inversion) -> d
         t, s, f = true[b, :n], start[b, :n], final[b, :n]
         out["control_location_error_after"].append(sm.location_error(control_final[b, :n], t))
         out["control_aligned_error_after"].append(sm.aligned_error(control_final[b, :n], t))
+        out["strokes_recovered"].append(sm.strokes_recovered(f, t))
+        out["control_strokes_recovered"].append(sm.strokes_recovered(control_final[b, :n], t))
         before, after = sm.location_error(s, t), sm.location_error(f, t)
         original = sm.place(sketch, t)
         out["location_error_before"].append(before)
@@ -171,6 +180,10 @@ def _invert_batch(ctx, plan: _Plan, model, control, batch, transfer: bool
                "control_p_target_after": ctrl.probs_after[rows, targets].numpy(), _CURVE: inv.p_target.numpy()}
     columns.update(_transfer_rows(shapes, true, inv, labels) if transfer else
                    _recovery_rows(shapes, true, start.cpu().numpy().astype(np.float64), inv, ctrl))
+    if not transfer:
+        for key, net, objective in ((_LOCAL, model, "cross_entropy"), (_CONTROL_LOCAL, control, "cross_entropy"),
+                                    (_MARGIN, model, "margin"), (_CONTROL_MARGIN, control, "margin")):
+            columns[key] = local_alignment(net, batch, cfg["local_sigmas"], ctx.seed, objective)
     pictures = []
     for r, b in enumerate(np.flatnonzero(record)):
         n = len(shapes[b])
@@ -186,7 +199,7 @@ def _run(ctx, transfer: bool) -> TaskResult:
     model = freeze(ctx.load_encoder(ctx.checkpoint))
     control = freeze(ctx.random_encoder())
     columns: dict[str, list] = {k: [] for k in (*_COMMON_COLUMNS, *_CONTROL, _CURVE,
-                                                *(_TRANSFER if transfer else _RECOVERY))}
+                                                *(_TRANSFER if transfer else (*_RECOVERY, *_LOCAL_COLUMNS)))}
     pictured: list[tuple] = []
     started = time.perf_counter()
     with bar(ctx.dist.rank) as progress:
@@ -218,6 +231,8 @@ def _run(ctx, transfer: bool) -> TaskResult:
         extra["target"] = None if plan.fixed_target is None else ctx.data.categories[plan.fixed_target]
     else:
         extra["one_stroke_sketches"] = int((gathered["num_strokes"] == 1).sum())
+        extra["curves"]["sli_local_fidelity"] = local_fidelity_curve(
+            gathered[_LOCAL], cfg["local_sigmas"], ctx.seed, f"{ctx.spec.task}: local fidelity by start noise")
     return TaskResult(metrics=metrics, artifacts={"gallery": f"{GALLERY}/index.html", "thumbnails": THUMBNAILS},
                       extra=extra)
 
@@ -249,6 +264,12 @@ def per_sketch_rows(g: dict[str, np.ndarray], categories: list[str], transfer: b
                        p_true_before=float(g["p_target_before"][i]), p_true_after=float(g["p_target_after"][i]))
             row.update({k: float(g[k][i]) for k in _RECOVERY})
             row["control_correct_after"] = bool(g["control_pred_after"][i] == label)
+            local, control_local = _nanmean(g[_LOCAL][i]), _nanmean(g[_CONTROL_LOCAL][i])
+            row.update(local_alignment=local, control_local_alignment=control_local,
+                       local_skill=None if local is None else local - control_local,
+                       local_alignment_by_sigma=[_finite(v) for v in g[_LOCAL][i]],
+                       local_margin_alignment=_nanmean(g[_MARGIN][i]),
+                       control_local_margin_alignment=_nanmean(g[_CONTROL_MARGIN][i]))
             for errors, fidelity, skill in (("location_error", "fidelity", "skill"),
                                             ("aligned_error", "aligned_fidelity", "aligned_skill")):
                 something = math.isfinite(float(g[fidelity][i]))
@@ -259,6 +280,30 @@ def per_sketch_rows(g: dict[str, np.ndarray], categories: list[str], transfer: b
                 row[f"{skill}_reduction"] = control_after - after if something else None
         out.append(row)
     return out
+
+
+def _nanmean(values) -> float | None:
+    """The mean of a sketch's local cosines; ``None`` where it has none (fewer than two strokes)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()) if values.size and np.isfinite(values).all() else None
+
+
+def _finite(x) -> float | None:
+    return float(x) if math.isfinite(float(x)) else None
+
+
+def local_fidelity_curve(cosines: np.ndarray, sigmas, seed: int, title: str) -> dict:
+    """The record curve ``sli_local_fidelity``: per start-noise size the mean local-fidelity cosine
+    over the sketches that have one, with a seeded 95% bootstrap interval of the mean."""
+    from benchmark.stats import mean
+
+    cosines = np.asarray(cosines, dtype=np.float64).reshape(len(cosines), -1)
+    values = [mean(column[np.isfinite(column)], seed=seed, resamples=1000) for column in cosines.T]
+    return {"x": [float(s) for s in sigmas], "y": [v.value for v in values],
+            "lo": [v.value if v.ci_low is None else v.ci_low for v in values],
+            "hi": [v.value if v.ci_high is None else v.ci_high for v in values],
+            "x_label": "start noise σ (normalised units)", "y_label": "cosine of the SLI step with the way back",
+            "title": title}
 
 
 def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray], transfer: bool

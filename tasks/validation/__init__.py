@@ -1,33 +1,39 @@
 """Validation of the explainability measures themselves (in the spirit of MetaQuantus):
-``python -m tasks.validation [--results DIR] [--max-sketches N] [--threads N] [--out FILE]``.
+``python -m tasks.validation [--results DIR] [--seeds 0,1] [--max-sketches N] [--threads N] [--out FILE]``.
 
 On the synthetic demo data, where the true layouts are known, every measure is run over a
-*ladder* of classifiers whose order is known in advance (best first):
+*graded ladder* of classifiers whose layout knowledge is set by construction and measured by
+location reliance (:data:`~tasks.validation.ladder.RUNGS`):
 
-1. ``known answer``: :mod:`tasks.validation.known_answer`, told the true layout, peaked exactly there;
-2. ``well trained``: stroke_vit_tiny with the default recipe;
-3. ``under trained``: stroke_vit_tiny with the published recipe and the reference initialisation
-   (on demo it learns the shapes but barely the layout);
-4. ``random weights``: stroke_vit_tiny at random weights (the model-randomisation control; the
-   skill measures, relative to a classifier's own random weights, start at ``well trained``: the known
-   answer has no weights to randomise);
-5. ``no location`` (location reliance only): the ``stroke_vit_tiny_no_location`` ablation, which
-   cannot see locations, so its reliance is 0 by construction.
+- ``known answer``: :mod:`tasks.validation.known_answer`, told the true layout, peaked exactly there;
+- ``noise 0`` ... ``noise 0.4``: stroke_vit_tiny trained with more and more start-point noise
+  (``recognition.location_noise``), so there is less and less to learn from where strokes are;
+- ``raster CNN``: a location-reliant encoder of another design (no stroke tokens);
+- ``no location`` (location reliance only): the ``stroke_vit_tiny_no_location`` ablation, which
+  cannot see locations, so its reliance is 0 by construction;
+
+and the **control** (never a rung): stroke_vit_tiny at random weights. Each seed (default 0 and 1)
+trains its own classifiers and draws its own sketches and starts.
 
 A measure is run through the real tasks (records in ``DIR/runs``, on the valid split, so the test
-split stays untouched), and each adjacent pair of rungs is compared with the paired test the
-measure declares (:func:`benchmark.report.significance.compare`). A measure *holds* when every
-adjacent pair is in the expected order and the difference is significant at the 0.05 level;
-*direction only* when the order is right but some step is not significant; it *fails* when some
-lower rung scores higher. The table (Markdown, to stdout and ``--out``) is built from the records
-and ``DIR/ladder.json`` (which run is which rung) only. The manifest is written after every rung,
-and a command with the same settings goes on after the last finished rung.
+split stays untouched). It **holds** when (1) the Spearman correlation of the rungs' values (mean
+over the seeds) with their measured reliance is at least 0.9 (with a bootstrap interval over
+sketches); (2) in every seed, every pair of rungs whose reliance differs significantly (paired
+test, Holm over the pairs) also differs significantly in the measure and the same way (its
+declared paired test, Holm over the pairs); (3) the random-weights control scores zero (its 95% CI
+contains 0) in every seed. *order only*: (1) but not (2) or (3); *fails*: not (1). The table
+(Markdown, to stdout and ``--out``) is built from the records and ``DIR/ladder.json`` (which run is
+which rung and seed) only. The manifest is written after every rung, a command with the same
+settings goes on after the last finished rung, and a trained classifier already in the folder
+(same encoder, settings and seed) is reused.
 
 Where each part lives: :mod:`tasks.validation.ladder` (rungs, measures, running the ladder, the
-table; ``main``), :mod:`tasks.validation.known_answer` (the known-answer classifier, a one-file
-plugin), ``__main__`` (``python -m tasks.validation``).
+verdicts, the table; ``main``), :mod:`tasks.validation.known_answer` (the known-answer classifier,
+a one-file plugin), ``__main__`` (``python -m tasks.validation``).
 """
 
-from tasks.validation.ladder import MEASURES, PLUGIN, RUNGS, Measure, Rung, Setup, build_ladder, evaluate, main, markdown
+from tasks.validation.ladder import (CONTROL, MEASURES, PLUGIN, RELIANCE, RUNGS, Measure, Rung, Setup, build_ladder,
+                                     evaluate, main, markdown, verdicts)
 
-__all__ = ["MEASURES", "PLUGIN", "RUNGS", "Measure", "Rung", "Setup", "build_ladder", "evaluate", "main", "markdown"]
+__all__ = ["CONTROL", "MEASURES", "PLUGIN", "RELIANCE", "RUNGS", "Measure", "Rung", "Setup", "build_ladder",
+           "evaluate", "main", "markdown", "verdicts"]

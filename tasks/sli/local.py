@@ -1,0 +1,90 @@
+"""Local inversion fidelity (torch): does the classifier's SLI step point back to the true layout?
+
+The published recovery starts far from the drawing (every start point drawn around the canvas
+centre) and runs 100 clipped steps, so what it measures is at least as much the optimiser's basin
+as the classifier's knowledge of layouts (see ``results/validation/VALIDATION.md``). This measure
+asks the question locally, where the answer is known: start at the sketch's true layout with every
+stroke's start point moved by normal noise of standard deviation ``sigma`` (normalised units; the
+canvas is 2 wide), take the gradient of the SLI objective (cross-entropy toward the true class) with
+respect to the start points, and score the cosine between the direction of the SLI step (minus the
+gradient) and the direction back to the true layout, both with the global translation removed (as
+:func:`tasks.sli.metrics.location_error`). 1: the step points straight back (the known-answer
+classifier); 0: no more than chance (a classifier that knows nothing of layouts, e.g. random
+weights, in expectation); negative: away. It is the first step of a recovery from that start: it
+needs no step size, schedule or clipping, and a classifier whose probability does not change with
+locations gives a zero gradient, hence 0.
+
+A sketch's ``local_alignment`` is the mean of its cosines over the ``sigmas`` (one seeded draw
+each); sketches with fewer than two strokes (nothing to recover once translation is removed) are
+NaN. Noise draws are seeded by ``(seed, index, stream, k)``, so they do not depend on batching or on
+the number of processes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchmark.batch import StrokeBatch
+from benchmark.model import EncoderModule
+
+#: Random stream of the noise draws (distinct from the task's other seeded streams).
+_STREAM = 5
+#: A sketch whose gradient (translation removed) is below this norm scores 0: the classifier's
+#: probability does not change with its locations.
+_FLAT = 1e-12
+
+
+def noisy_starts(batch: StrokeBatch, sigma: float, seed: int, k: int) -> torch.Tensor:
+    """``(B, S, 2)``: each real stroke's true start point plus normal noise of standard deviation
+    ``sigma``, drawn per sketch from a generator seeded by ``(seed, index, stream, k)``; padding zero."""
+    true = batch.locations.detach().cpu().numpy().astype(np.float64)
+    out = np.zeros_like(true)
+    for row, (index, n) in enumerate(zip(batch.index.cpu().numpy(), batch.num_strokes.cpu().numpy())):
+        rng = np.random.default_rng([seed, int(index), _STREAM, k])
+        out[row, :n] = true[row, :n] + rng.standard_normal((n, 2)) * sigma
+    return torch.from_numpy(out).to(batch.locations.device, batch.locations.dtype)
+
+
+def _objective(logits: torch.Tensor, labels: torch.Tensor, objective: str) -> torch.Tensor:
+    """The summed per-sketch loss whose gradient is the SLI step (sketches' gradients never mix):
+    ``cross_entropy`` (the SLI objective: minus the log-probability of the label) or ``margin``
+    (minus the label's logit margin over the best other class, blind to softmax saturation)."""
+    logits = logits.float()
+    if objective == "cross_entropy":
+        return F.cross_entropy(logits, labels, reduction="sum")
+    own = logits.gather(1, labels[:, None]).squeeze(1)
+    others = logits.scatter(1, labels[:, None], float("-inf")).amax(1)
+    return (others - own).sum()
+
+
+def step_cosines(model: EncoderModule, batch: StrokeBatch, start: torch.Tensor,
+                 objective: str = "cross_entropy") -> np.ndarray:
+    """``(B,)`` cosine between minus the gradient of the ``objective`` (see :func:`_objective`)
+    toward each sketch's label at ``start`` and the way back to its true locations, translation
+    removed; NaN for sketches with fewer than two strokes, 0 where the gradient vanishes."""
+    x = start.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model.forward_sli(model.prepare_sli(batch), x)
+        (grad,) = torch.autograd.grad(_objective(logits, batch.labels, objective), x)
+    step = -grad.detach().cpu().numpy().astype(np.float64)
+    here = start.detach().cpu().numpy().astype(np.float64)
+    true = batch.locations.detach().cpu().numpy().astype(np.float64)
+    out = np.full(batch.size, np.nan)
+    for row, n in enumerate(batch.num_strokes.cpu().numpy()):
+        if n < 2:
+            continue
+        back = true[row, :n] - here[row, :n]
+        back -= back.mean(0)
+        move = step[row, :n] - step[row, :n].mean(0)
+        size, reach = np.linalg.norm(move), np.linalg.norm(back)
+        out[row] = 0.0 if size < _FLAT or reach == 0 else float((move * back).sum() / (size * reach))
+    return out
+
+
+def local_alignment(model: EncoderModule, batch: StrokeBatch, sigmas, seed: int,
+                    objective: str = "cross_entropy") -> np.ndarray:
+    """``(B, len(sigmas))``: :func:`step_cosines` at one noisy start per noise size (see the module)."""
+    return np.stack([step_cosines(model, batch, noisy_starts(batch, float(s), seed, k), objective)
+                     for k, s in enumerate(sigmas)], axis=1)
