@@ -321,6 +321,9 @@ class Task(_Registered):
     question: ClassVar[str] = ""
     #: Row facts the board shows beside the metrics (``"parameters"``: the encoder's parameter count).
     row_facts: ClassVar[tuple[str, ...]] = ()
+    #: The curves its records carry (``extra["curves"]``: name -> the plot's title), so the report
+    #: says where the counted records are of an older version that predates one.
+    curves: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
