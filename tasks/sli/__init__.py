@@ -31,6 +31,7 @@ lives in :mod:`tasks.sli.run`.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from benchmark import SLI, Metric, Task
 from benchmark.config import check_choice, check_number
@@ -81,6 +82,7 @@ class SLIRecovery(_SLITask):
     version = "3"
     order = 10
     defaults = {**_COMMON, "init": "randn", "init_scale": 0.1}
+    curves: ClassVar[dict[str, str]] = {"sli_target_probability": "sli_recovery: mean true-class probability per step"}
     metrics = {
         "fidelity": Metric(True, "1 - mean location error after / mean location error before, over the sketches "
                                  "with something to recover (1: layout fully recovered, 0: no closer than the "
@@ -159,6 +161,7 @@ class SLITransfer(_SLITask):
     version = "2"
     order = 20
     defaults = {**_COMMON, "target": None}
+    curves: ClassVar[dict[str, str]] = {"sli_target_probability": "sli_transfer: mean target-class probability per step"}
     metrics = {
         "success_rate": Metric(True, "fraction of sketches predicted as the target class at the end", "fraction",
                                label="SLI transfer", headline=True, field="success", aggregation="proportion",
