@@ -347,6 +347,9 @@ class Task(_Registered):
     #: task's run only when the command names that value; a command that names none reuses only
     #: classifiers trained at the default (a record without the key counts as the default).
     distinct_settings: ClassVar[tuple[str, ...]] = ()
+    #: The curves its records carry (``extra["curves"]``: name -> the plot's title), so the report
+    #: says where the counted records are of an older version that predates one.
+    curves: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

@@ -36,9 +36,10 @@ Schema version 2 (``results/runs/<run_id>.json``)::
                     thumbnails (a path ending .svg): the report's strip of the run (<= 720 x 120 px, with
                     width, height and viewBox); a path ending index.html: the run's gallery page
     extra           task-specific facts (e.g. truncation counts), JSON; curves: {NAME: {x, y, lo, hi:
-                    [float] of one length (lo/hi a 95% interval of the mean), x_label, y_label, title}},
+                    [float] of one length (lo/hi a 95% interval of the mean), x_label, y_label, title;
+                    optional caption (a sentence) and reference ({x, y, label}: e.g. a chance line)}},
                     one report plot per NAME and task (e.g. sli_target_probability,
-                    deletion_morf, deletion_lerf, sanity_spearman)
+                    deletion_morf, deletion_lerf, pointing_roc, sanity_spearman)
     versions        {sketchxai_bench, python, torch, transformers, numpy, plugins: {name: version}}
     git             {revision, dirty} or null outside a git checkout
     host            {hostname, platform, machine, cpu_count, torch_threads, device}

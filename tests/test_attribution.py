@@ -15,7 +15,9 @@ from benchmark.data.h5store import open_h5
 from benchmark.errors import BenchError
 from benchmark.report.leaderboard import build
 from conftest import run_bench
-from tasks.attribution.run import curve_area
+from tasks.attribution import SanityRandomisation, StrokeDeletion, StrokePointing
+from tasks.attribution.pictures import GRID, mean_roc, roc_at, roc_points
+from tasks.attribution.run import auroc, curve_area
 
 SIZES = {"train": 8, "valid": 2, "test": 3}
 #: The control explainers every attribution run has beside the named ones.
@@ -63,6 +65,26 @@ def test_curve_area_is_the_trapezoid_over_the_fraction_removed():
     assert curve_area(np.array([1.0, 1.0, 0.0])) == 0.75
 
 
+def test_the_pointing_roc_path_has_the_auroc_as_its_area_and_averages_over_sketches():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        scores, evidence = rng.integers(0, 4, 7).astype(float), np.r_[1, 0, rng.integers(0, 2, 5)]  # ties too
+        fpr, tpr = roc_points(scores, evidence == 1)
+        assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+        assert np.trapezoid(tpr, fpr) == pytest.approx(auroc(scores, evidence == 1))
+    fpr, tpr = roc_points([3.0, 2.0, 2.0, 1.0], [True, True, False, False])
+    assert fpr.tolist() == [0, 0, 0.5, 1] and tpr.tolist() == [0, 0.5, 1, 1]  # the tie is one diagonal step
+    assert roc_at(fpr, tpr, np.array([0.0, 0.25, 0.5, 1.0])).tolist() == [0.5, 0.75, 1.0, 1.0]
+    perfect, worst, one_kind = ([0.9, 0.1, 0.5], [1, 0, 1]), ([0.2, 0.3], [1, 0]), ([0.1, 0.2], [1, 1])
+    curve = mean_roc([perfect, worst, one_kind], 0, "t")
+    assert curve["x"][0] == 0 and curve["x"][-1] == 1 and len(curve["x"]) == GRID
+    assert curve["y"][:-1] == [0.5] * (GRID - 1) and curve["y"][-1] == 1  # the mean of 1 and 0; both reach (1, 1)
+    assert curve["reference"] == {"x": [0.0, 1.0], "y": [0.0, 1.0], "label": "chance"}
+    assert "averaged over 2 sketches" in curve["caption"] and "not pooled" in curve["caption"]
+    assert all(lo <= y <= hi for lo, y, hi in zip(curve["lo"], curve["y"], curve["hi"]))
+    assert mean_roc([one_kind], 0, "t") is None
+
+
 def _records(results: Path, task: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((results / "runs").glob(f"*-{task}-*.json"))]
 
@@ -89,10 +111,15 @@ def test_attribution_tasks_end_to_end_one_and_two_processes(tmp_path):
         assert record["metrics"]["classifier_accuracy"]["n"] == 36
         auroc = record["metrics"]["pointing_auroc"]
         assert 0 <= auroc["ci_low"] <= auroc["value"] <= auroc["ci_high"] <= 1 and auroc["n"] == 36
+        assert set(record["extra"]["curves"]) == set(StrokePointing.curves) and record["task"]["version"] == "3"
+        roc = record["extra"]["curves"]["pointing_roc"]
+        assert len(roc["x"]) == len(roc["y"]) == len(roc["lo"]) == len(roc["hi"]) == 21 and roc["y"][-1] == 1
+        assert roc["reference"]["label"] == "chance"
         svg = (results / "runs" / record["artifacts"]["thumbnails"]).read_text()
         assert 'width="600" height="120" viewBox="0 0 600 120"' in svg and "stroke-dasharray" in svg
     assert pointing["random"]["metrics"]["auroc_vs_random"]["value"] == 0
     deletion = _records(results, "stroke_deletion")[0]
+    assert set(deletion["extra"]["curves"]) == set(StrokeDeletion.curves)
     for name in ("deletion_morf", "deletion_lerf"):
         curve = deletion["extra"]["curves"][name]
         assert len(curve["x"]) == len(curve["y"]) == len(curve["lo"]) == len(curve["hi"]) == 21
@@ -124,6 +151,7 @@ def test_sanity_randomisation_fails_the_model_independent_control(tmp_path):
     records = {r["task"]["row_keys"]["explainer"]: r for r in _records(results, "sanity_randomisation")}
     control = records["random"]
     assert control["metrics"]["spearman_full"]["value"] == 1 and control["metrics"]["passed"]["value"] == 0
+    assert set(records["gradient"]["extra"]["curves"]) == set(SanityRandomisation.curves)
     curve = records["gradient"]["extra"]["curves"]["sanity_spearman"]
     assert len(curve["y"]) == len(records["gradient"]["extra"]["sanity"]["layers_top_down"]) == 6  # 1 layer ViT
     assert run_bench("leaderboard", "--results", str(results)).returncode == 0

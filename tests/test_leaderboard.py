@@ -346,11 +346,12 @@ def test_html_report_escapes_record_text_and_copies_galleries(tmp_path):
     page = (out / "index.html").read_text()
     for raw in (evil, "<b>plug</b>", "<img src=x", "<i>"):
         assert raw not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page and "&lt;b&gt;plug&lt;/b&gt;" in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page and "&lt;b&gt;plug&lt;/b&gt;" in page
+    assert "&amp;lt;" not in page and "&amp;#34;" not in page  # escaped once, by the templates
     copied = out / "galleries" / "s_i_1"
     assert (copied / "index.html").read_text() == "<html>gallery</html>" and (copied / "sketch_0.svg").is_file()
     assert not (copied / "link.svg").exists()
-    assert 'href="galleries/s_i_1/index.html"' in page and "&quot;depth&quot;: 12" in page
+    assert 'href="galleries/s_i_1/index.html"' in page and "&#34;depth&#34;: 12" in page
 
     again = run_bench("leaderboard", "--results", str(results), "--format", "html", "--out", str(out))
     assert again.returncode == 0 and (out / "index.html").read_text() == page

@@ -46,7 +46,7 @@ PINNED = {
     "stroke_deletion": ("2", {"classifier_accuracy": 0.4166666666666667, "deletion_gap": 0.006624964376290639, "gap_vs_random": 0.003496255725622177,
                               "lerf_area": 0.2662682005514701, "morf_area": 0.2596432361751795,
                               "p_full": 0.2693912076453368}),
-    "stroke_pointing": ("2", {"auroc_vs_random": 0.0, "classifier_accuracy": 0.4166666666666667, "pointing_auroc": 0.5, "top_is_evidence": 0.5}),
+    "stroke_pointing": ("3", {"auroc_vs_random": 0.0, "classifier_accuracy": 0.4166666666666667, "pointing_auroc": 0.5, "top_is_evidence": 0.5}),
     "sanity_randomisation": ("2", {"classifier_accuracy": 0.4166666666666667, "passed": 1.0, "spearman_full": -0.8333333333333331}),
 }
 

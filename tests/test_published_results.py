@@ -73,3 +73,25 @@ def test_the_demo_markdown_boards_are_narrow_and_print_no_ratio_as_a_percentage(
         for row in lines[2:]:
             for name, cell in zip(header, (c.strip() for c in row.strip("|").split(" | "))):
                 assert "%" not in cell or "(%)" in name, (name, cell)
+
+
+@pytest.mark.parametrize("folder", collections(ROOT / "results"), ids=lambda f: str(f.relative_to(ROOT)))
+def test_the_report_of_a_committed_folder_has_each_declared_picture_or_says_why_not(folder, tmp_path):
+    """Every curve the folder's tasks declare (``Task.curves``) is a plot of its title, or, where the
+    records are of an older task version, a place saying so (``results/demo``: the pointing ROC)."""
+    import re
+
+    from benchmark.plugins import get_manager
+    from benchmark.report import leaderboard
+    from benchmark.report.html import write_report
+
+    board = leaderboard.build(folder)
+    page = write_report(board, tmp_path / "report").read_text(encoding="utf-8")
+    drawn = re.findall(r'<figure class="plot"><svg[^>]*><title>(.*?)</title>', page)
+    absent = re.findall(r'<figure class="plot absent"><h3>(.*?)</h3>', page)
+    tasks = get_manager().tasks
+    for name in sorted({r["task"]["name"] for r in board.runs.values()}):
+        for title in tasks[name].curves.values():
+            assert (title in drawn) != (title in absent), (name, title, drawn, absent)
+    if any(r["task"]["name"] == "stroke_pointing" for r in board.runs.values()):
+        assert "Stroke pointing ROC: evidence vs distractor strokes" in drawn + absent

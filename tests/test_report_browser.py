@@ -15,8 +15,13 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_bench
+from test_leaderboard import write
+from test_report_pictures import _pointing_records
 
+from benchmark.report.html import write_report
+from benchmark.report.leaderboard import build
 from benchmark.report.publish import collections
+from tasks.attribution.pictures import mean_roc
 
 WIDTH, HEIGHT = 1280, 800
 #: Every committed folder of run records (what ``python -m benchmark.report.publish`` renders).
@@ -144,3 +149,26 @@ def test_every_committed_folder_renders_and_its_images_load(browser, committed):
     links = browser.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))")
     missing = [h for h in links if not h.startswith(("#", "http")) and not (committed.parent / h).exists()]
     assert not missing, f"links to files the report does not have: {missing}"
+    plots = browser.execute_script(
+        "return Array.from(document.querySelectorAll('figure.plot')).map(f => { const b = f.getBoundingClientRect();"
+        " return [f.querySelector('svg title, h3').textContent, b.width, b.height, b.right]; })")
+    assert all(w > 100 and h > 50 and right <= WIDTH for _, w, h, right in plots), plots
+    if "stroke_pointing" in committed.read_text():  # drawn, or its place saying the records predate it
+        assert any(title.startswith("Stroke pointing ROC") for title, *_ in plots), plots
+
+
+def test_the_pointing_roc_is_drawn_with_its_chance_line_and_fits(browser, tmp_path):
+    """A pointing ROC (records carrying ``pointing_roc``): one line per encoder x explainer, the
+    chance diagonal, the legend naming both, inside 1280 px."""
+    roc = mean_roc([([0.9, 0.1, 0.5, 0.2], [1, 0, 1, 0]), ([0.2, 0.3, 0.1], [1, 0, 0])], 0, "Stroke pointing ROC")
+    write(tmp_path / "results", *_pointing_records(roc))
+    index = write_report(build(tmp_path / "results"), tmp_path / "report")
+    _load(browser, index)
+    width, viewport = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= viewport
+    svg = browser.execute_script(
+        "const s = document.querySelector('figure.plot svg'); const b = s.getBoundingClientRect();"
+        " return [b.width, b.height, s.querySelectorAll('polyline').length, s.querySelectorAll('.reference').length,"
+        " s.closest('figure').querySelector('figcaption').textContent];")
+    assert svg[0] > 300 and svg[1] > 150 and svg[2] == 3 and svg[3] == 1, svg
+    assert "enc_vit · occlusion" in svg[4] and "chance" in svg[4]

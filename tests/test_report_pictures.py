@@ -81,9 +81,68 @@ def test_report_plots_one_line_per_row_and_skips_a_bad_curve(tmp_path):
     warnings: list[str] = []
     board = build(results)
     page = write_report(board, tmp_path / "report", warn=warnings.append).read_text()
-    plot = re.search(r'<figure class="plot">(.*?)</figure>', page, flags=re.S).group(1)
+    plot = re.search(r'<figure class="plot">(.*?)</figure>', page, flags=re.DOTALL).group(1)
     assert plot.count("<polyline") == 2 and plot.count("<polygon") == 2  # enc_c's curve is malformed
     assert "mean &lt;p&gt;" in plot and "enc_a" in plot and "enc_c" not in plot
     assert any("curve 'sli_target_probability' is not" in w for w in warnings)
     assert any("thumbnails '../../outside.svg'" in w for w in warnings)
     assert page.count('class="strip"') == 1 and (tmp_path / "report" / "galleries" / "a" / "thumbnails.svg").is_file()
+
+
+def _pointing_records(curve: dict | None, version: str = "3") -> list[dict]:
+    """Two stroke_pointing runs (encoder x explainer rows), each with ``curve`` as its ROC."""
+    records = []
+    for rid, explainer in (("p1", "occlusion"), ("p2", '<script>alert("x")</script>')):
+        record = make_record(rid, {"pointing_auroc": m(0.6, 0.5, 0.7)}, task="stroke_pointing", encoder="enc_vit",
+                             task_version=version, dataset="demo_distractors")
+        record["task"]["row_keys"] = {"explainer": explainer}
+        record["extra"]["curves"] = {"pointing_roc": curve} if curve else {}
+        records.append(record)
+    return records
+
+
+def test_the_report_draws_the_pointing_roc_with_its_chance_line_and_names_encoder_and_explainer(tmp_path):
+    from tasks.attribution import StrokePointing
+    from tasks.attribution.pictures import mean_roc
+
+    roc = mean_roc([([0.9, 0.1, 0.5, 0.2], [1, 0, 1, 0]), ([0.2, 0.3, 0.1], [1, 0, 0])], 0,
+                   StrokePointing.curves["pointing_roc"])
+    write(tmp_path / "results", *_pointing_records(roc))
+    page = write_report(build(tmp_path / "results"), tmp_path / "report").read_text()
+    plot = re.search(r'<figure class="plot">(.*?)</figure>', page, flags=re.DOTALL).group(1)
+    assert "<title>Stroke pointing ROC: evidence vs distractor strokes</title>" in plot
+    assert plot.count("<polyline") == 3 and plot.count('class="reference"') == 1  # two runs and the chance line
+    chance = re.search(r'class="reference" points="([^"]+)"', plot).group(1).split()
+    assert chance == ["52.0,256.0", "548.0,28.0"]  # (0, 0) to (1, 1): the plot's corners
+    assert "enc_vit · occlusion" in plot and "enc_vit · &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in plot
+    assert '<script>alert("x")</script>' not in page and "&amp;lt;" not in page
+    assert "chance" in plot and "averaged over 2 sketches" in plot and "not pooled" in plot
+    assert "Not in these records" not in page
+
+
+def test_the_report_says_where_pointing_records_predate_the_roc(tmp_path):
+    write(tmp_path / "old", *_pointing_records(None, version="2"))
+    page = write_report(build(tmp_path / "old"), tmp_path / "report").read_text()
+    absent = re.search(r'<figure class="plot absent">(.*?)</figure>', page, flags=re.DOTALL).group(1)
+    assert "Stroke pointing ROC" in absent and "task version 2, older than this picture" in absent
+    assert "version 3 records it (extra.curves.pointing_roc): re-run stroke_pointing" in absent
+    assert '<figure class="plot">' not in page
+    # records of the current version without the curve (no sketch with both kinds of strokes): nothing to say
+    write(tmp_path / "new", *_pointing_records(None, version="3"))
+    assert "plot absent" not in write_report(build(tmp_path / "new"), tmp_path / "report2").read_text()
+
+
+def test_plot_legends_name_the_preset_and_a_preset_has_its_own_dash(tmp_path):
+    curve = {"x": [0, 1, 2], "y": [0.1, 0.5, 0.9], "lo": [0.0, 0.4, 0.8], "hi": [0.2, 0.6, 1.0],
+             "x_label": "SLI step", "y_label": "p", "title": "t"}
+    records = []
+    for rid, preset in (("a", "published"), ("b", "bounded")):
+        record = make_record(rid, {"fidelity": m(0.4)}, task="sli_recovery", task_version="3")
+        record["task"]["variant"] = {"preset": preset}
+        record["extra"]["curves"] = {"sli_target_probability": curve}
+        records.append(record)
+    write(tmp_path / "results", *records)
+    page = write_report(build(tmp_path / "results"), tmp_path / "report").read_text()
+    key = re.search(r'<figcaption class="key">(.*?)</figcaption>', page, flags=re.DOTALL).group(1)
+    assert "enc_a (bounded)" in key and "enc_a (published)" in key
+    assert page.count('stroke-dasharray="6 3"') == 1 and "border-top-style:dashed" in key  # one row, two presets

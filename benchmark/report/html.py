@@ -1,26 +1,34 @@
 """The HTML report: one self-contained folder with ``index.html`` and ``galleries/<run>/`` (copies of
 the runs' pages and thumbnail strips), designed to be read at 1280 px without scrolling sideways.
 
-The first screen holds the leaderboard (identity and score columns, each value over its interval;
-speeds, plugins and parameters one click away in a ``<details>``) and, per leaderboard row, the
-thumbnail strips of its runs (an artifact labelled ``thumbnails`` whose path ends ``.svg``). Then
-one SVG plot (written here, no script) per record curve (``extra["curves"][NAME]`` with ``x``,
-``y``, ``lo``, ``hi``, ``x_label``, ``y_label``, ``title``; one per curve name and task) with a line
-and a 95% band per row; close calls, datasets and each note once (with how many runs gave it); and
-per run its facts, versions and git revision as small tables, its metrics, its configuration (folded)
-and a link to its gallery page.
+Python computes the page's data (board rows and cells with their marks and links, anchors, strip
+paths, plot coordinates and ticks in :mod:`benchmark.report.plots`, run facts); Jinja2 templates
+(package data, :mod:`benchmark.report.templating`) own every tag, attribute and the CSS:
+``templates/report.html.j2`` (the page), ``board.html.j2``, ``plot.html.j2`` (the SVG plots),
+``run.html.j2`` and ``report.css``. ``BENCH_REPORT_TEMPLATES=DIR`` names a folder searched first:
+a file there (e.g. ``report.css``) replaces the package's of the same name, so a reader restyles the
+report without touching code; a folder that does not exist or a broken template is a one-line
+error naming the file.
 
-Everything taken from a record (names, configs, notes, paths) is HTML-escaped. Gallery folders
-(a run's *page* is any artifact whose path ends in ``index.html``, e.g. an SLI gallery
-``<run_id>/gallery/index.html``, with the files beside it; one page a run) are copied only
-from inside the records folder, without following symbolic links. The folder is built
+The page: the first board (identity and headline columns, each value over its interval, the ★/☆
+marks), then the thumbnail strips of each row's runs (an artifact labelled ``thumbnails`` whose path
+ends ``.svg``), then the other boards; one SVG plot (no script) per record curve name and task,
+each line and band one row's run, its legend naming the row (encoder, explainer) and the task's
+variant (preset); a plot a registered task declares but its older records lack says so in its
+place; the paired tests folded under a one-line summary, datasets, each note once (with how many
+runs gave it); per run, folded under its id, its facts, versions and git revision as small tables,
+its metrics, its configuration and a link to its gallery page.
+
+Everything taken from a record (names, configs, notes, paths) is escaped by the templates'
+autoescaping. Gallery folders (a run's *page* is any artifact whose path ends in ``index.html``,
+e.g. an SLI gallery ``<run_id>/gallery/index.html``, with the files beside it; one page a run) are
+copied only from inside the records folder, without following symbolic links. The folder is built
 beside ``--out`` and swapped in, and an existing ``--out`` is replaced only when it is empty or an
 earlier report.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -33,35 +41,15 @@ from typing import Any
 from urllib.parse import quote
 
 from benchmark.errors import BenchError
-from benchmark.report.leaderboard import Leaderboard
 from benchmark.records import atomic_write_text
+from benchmark.report import plots
+from benchmark.report.leaderboard import Leaderboard
 from benchmark.report.render import (FIELD_LABELS, LEGEND, MISSING, MORE, cell_text, field_text, footer_lines,
                                      header, mark, test_summary)
+from benchmark.report.templating import MARKER, render_page
 
-MARKER = "<!-- sketchxai-bench report -->"
 PAGE = "index.html"
-STYLE = """summary h3{display:inline;margin:0}section.run summary{margin:.4em 0;cursor:pointer}body{font-family:system-ui,sans-serif;margin:1.2em 1.5em;color:#222;max-width:1240px}
-h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.2em 0 .4em}h3{font-size:1em;margin:.2em 0}
-table{border-collapse:collapse;margin:.4em 0}th,td{padding:.25em .5em;border-bottom:1px solid #ddd;text-align:left;
-vertical-align:top}th{font-weight:600;font-size:.9em}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-table.board{font-size:.92em}table.board th,table.board td{padding:.25em .35em}
-table.board td.num{white-space:nowrap}.ci{display:block;font-size:.75em;color:#666;white-space:normal}th.task{text-align:center;
-border-bottom:2px solid #bbb;font-size:.8em;color:#555}pre{background:#f6f6f6;padding:.8em;overflow:auto;
-max-width:100%;font-size:.85em}.legend,.sub{color:#555;font-size:.85em}details{margin:.4em 0}
-summary{cursor:pointer;color:#234}.strips{display:flex;flex-wrap:wrap;gap:.4em 1.2em}
-.strip{margin:0}.strip figcaption{font-size:.8em;color:#444}.strip img{display:block;height:88px;width:auto;max-width:100%}
-.plots{display:flex;flex-wrap:wrap;gap:1em}.plot{margin:0}.plot svg{max-width:100%;height:auto}
-.key{font-size:.8em;display:flex;flex-wrap:wrap;gap:.2em 1em}.swatch{display:inline-block;width:1.6em;height:.35em;
-vertical-align:middle;margin-right:.3em}table.facts td,table.facts th{font-size:.85em;padding:.1em .5em}
-.facts-row{display:flex;flex-wrap:wrap;gap:1.5em}section.run{border-top:1px solid #ccc;margin-top:1em}"""
-#: Line colours of the plots, one per leaderboard row (cycled).
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22")
 THUMBNAILS = "thumbnails"
-
-
-def e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def write_report(board: Leaderboard, out_dir: str | Path, warn: Callable[[str], None] = lambda t: None) -> Path:
@@ -83,7 +71,7 @@ def write_report(board: Leaderboard, out_dir: str | Path, warn: Callable[[str], 
             warn(f"{len(missing)} picture file(s) named by the records are not in the results folder (galleries "
                  f"and thumbnails are not committed with results; re-run a task to make them), e.g. {missing[0]}; "
                  "the report says so in each run's section instead of linking them")
-        atomic_write_text(tmp / "index.html", page(board, anchors, galleries, strips, warn))
+        atomic_write_text(tmp / "index.html", page(board, anchors, galleries, strips, warn, plots.registered_curves()))
         if out.exists():
             old = out.with_name(f".{out.name}.old-{secrets.token_hex(3)}")
             out.rename(old)
@@ -118,9 +106,10 @@ def _anchors(board: Leaderboard) -> dict[str, str]:
 
 def _copy_gallery(record: dict[str, Any], dest: Path, name: str, warn, missing: list[str]
                   ) -> dict[str, Any] | None:
-    """Copy a run's page folder to ``dest``; returns its label, page and SVG count relative to the report
-    (``{"label", "missing"}`` for a page that is not in the records folder: appended to ``missing``, and
-    the run's section says so rather than link it)."""
+    """Copy a run's page folder to ``dest``; returns ``{"label", "index", "pictures", "missing"}``: its
+    label, page relative to the report and SVG count, ``missing`` ``None`` (a page not in the records
+    folder: its path, appended to ``missing``, ``index`` ``None``; the run's section says so rather
+    than link it)."""
     pages = sorted((label, rel) for label, rel in record["artifacts"].items() if str(rel).endswith(PAGE))
     if not pages:
         return None
@@ -132,7 +121,7 @@ def _copy_gallery(record: dict[str, Any], dest: Path, name: str, warn, missing: 
         return None
     if not index.is_file():
         missing.append(str(rel))
-        return {"label": label, "missing": str(rel)}
+        return {"label": label, "index": None, "pictures": 0, "missing": str(rel)}
     src = index.parent
     copied = []
     for folder, dirs, files in os.walk(src, followlinks=False):
@@ -145,8 +134,8 @@ def _copy_gallery(record: dict[str, Any], dest: Path, name: str, warn, missing: 
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
             copied.append(path.relative_to(src).as_posix())
-    return {"label": label, "index": f"galleries/{name}/{index.relative_to(src).as_posix()}",
-            "pictures": sum(1 for p in copied if p.lower().endswith(".svg"))}
+    return {"label": label, "index": quote(f"galleries/{name}/{index.relative_to(src).as_posix()}"),
+            "pictures": sum(1 for p in copied if p.lower().endswith(".svg")), "missing": None}
 
 
 def _copy_thumbnails(record: dict[str, Any], dest: Path, name: str, warn, missing: list[str]) -> str | None:
@@ -168,70 +157,54 @@ def _copy_thumbnails(record: dict[str, Any], dest: Path, name: str, warn, missin
     return f"galleries/{name}/thumbnails.svg"
 
 
-def _url(path: str) -> str:
-    return e(quote(path))
-
-
 def page(board: Leaderboard, anchors: dict[str, str], galleries: dict[str, dict | None],
-         strips: dict[str, str | None] | None = None, warn: Callable[[str], None] = lambda t: None) -> str:
-    strips = strips or {}
-    datasets = ", ".join(f"{d['name']} ({'synthetic' if d['synthetic'] else 'human sketches'})" for d in board.datasets)
-    parts = ["<!DOCTYPE html>", MARKER, '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             "<title>sketchxai-bench leaderboard</title>", f"<style>{STYLE}</style></head><body>",
-             "<h1>sketchxai-bench leaderboard</h1>",
-             f'<p class="sub">{len(board.runs)} run{"s" if len(board.runs) != 1 else ""} · data: {e(datasets)}</p>',
-             *_first_screen(_boards(board, anchors), _strips(board, anchors, strips)),
-             f'<p class="legend">{e(LEGEND)}</p><p class="legend">{e(MORE)}</p>', _plots(board, warn)]
+         strips: dict[str, str | None] | None = None, warn: Callable[[str], None] = lambda t: None,
+         declared: dict[str, tuple[str, dict[str, str]]] | None = None) -> str:
+    """The text of ``index.html``: the page's data rendered by the templates
+    (:func:`benchmark.report.templating.render_page`). ``declared``: the curves registered tasks
+    declare (:func:`benchmark.report.plots.registered_curves`), for saying which records predate one."""
+    rows = [(_row_name(board, row), _row_runs(board, row)) for _, row in board.frame.iterrows()]
+    footer = []
     for title, items in footer_lines(board).items():
         if title == "Notes from the runs":
             items = _notes(board)
-        if items and title == "Paired tests":  # folded: the marks on the boards say what they found
-            parts.append(f"<h2>{e(title)}</h2><details><summary>{e(test_summary(board))}</summary><ul>"
-                         + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul></details>")
-        elif items:
-            parts.append(f"<h2>{e(title)}</h2><ul>" + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul>")
-    parts.append("<h2>Runs</h2>")
-    parts += [_run(board.runs[rid], anchors[rid], galleries[rid]) for rid in board.runs]
-    parts.append("</body></html>")
-    return "\n".join(p for p in parts if p) + "\n"
+        if items:  # the paired tests folded: the marks on the boards say what they found
+            footer.append({"title": title, "lines": items,
+                           "summary": test_summary(board) if title == "Paired tests" else None})
+    return render_page({
+        "runs_count": len(board.runs),
+        "datasets": ", ".join(f"{d['name']} ({'synthetic' if d['synthetic'] else 'human sketches'})"
+                              for d in board.datasets),
+        "boards": _boards(board, anchors), "strips": _strips(board, anchors, strips or {}, rows),
+        "legend": LEGEND, "more": MORE, "plots": plots.collect(board.runs, rows, warn),
+        "absent": plots.absent(board.runs, declared or {}), "footer": footer,
+        "runs": [_run(board.runs[rid], anchors[rid], galleries[rid]) for rid in board.runs]})
 
 
-def _cell(board: Leaderboard, row, col, anchors: dict[str, str], marked: str = "") -> str:
+def _cell(board: Leaderboard, row, col, anchors: dict[str, str], marked: str = "") -> dict[str, Any]:
     """One value cell: the value (linking its run's section) with its board mark, the interval under it."""
     value, run = board.cell(row, col.key), board.cell(row, col.key, "run")
     if value is None:
-        return f'<td class=num title="no run">{MISSING}</td>'
-    text = cell_text(board, row, col, marked)
-    main, _, interval = text.partition(" [")
-    ci = f'<span class="ci">[{e(interval)}</span>' if interval else ""
-    inner = f'<a href="#{e(anchors[run])}">{e(main)}</a>' if run in anchors else e(main)
-    return f'<td class=num title="{e(header(col))}">{inner}{ci}</td>'
+        return {"text": MISSING, "num": True, "title": "no run", "href": None, "ci": None}
+    main, _, interval = cell_text(board, row, col, marked).partition(" [")
+    return {"text": main, "num": True, "title": header(col), "href": anchors.get(run),
+            "ci": f"[{interval}" if interval else None}
 
 
-def _first_screen(boards: list[str], strips: str) -> list[str]:
-    """The first board, then the sketch strips (so both are on the first screen), then the other boards."""
-    return [*boards[:1], strips, *boards[1:]]
-
-
-def _boards(board: Leaderboard, anchors: dict[str, str]) -> list[str]:
+def _boards(board: Leaderboard, anchors: dict[str, str]) -> list[dict[str, Any]]:
     """One small table per board (:mod:`benchmark.report.boards`): its title and question, the
     identity fields and headline columns it declares, the best (★) and tied (☆) marks."""
     out = []
     for b in board.boards:
-        head = "".join(f'<th{" class=num" if f == "parameters" else ""}>{e(FIELD_LABELS.get(f, f))}</th>'
-                       for f in b.fields)
-        head += "".join(f'<th class=num title="{e(col.description)}">{e(header(col, short=True))}</th>'
-                        for col in b.columns)
+        head = [{"text": FIELD_LABELS.get(f, f), "num": f == "parameters", "title": None} for f in b.fields]
+        head += [{"text": header(col, short=True), "num": True, "title": col.description} for col in b.columns]
         rows = []
         for i in b.rows:
             row = board.frame.iloc[i]
-            cells = [f'<td{" class=num" if f == "parameters" else ""}>{e(field_text(row, f))}</td>' for f in b.fields]
-            cells += [_cell(board, row, col, anchors, mark(b, i, col)) for col in b.columns]
-            rows.append("<tr>" + "".join(cells) + "</tr>")
-        question = f'<p class="sub">{e(b.question)}</p>' if b.question else ""
-        out.append(f'<h2 id="{e(b.anchor)}">{e(b.title)}</h2>{question}<table class="board"><thead><tr>{head}'
-                   f'</tr></thead><tbody>' + "\n".join(rows) + "</tbody></table>")
+            cells = [{"text": field_text(row, f), "num": f == "parameters", "title": None, "href": None, "ci": None}
+                     for f in b.fields]
+            rows.append(cells + [_cell(board, row, col, anchors, mark(b, i, col)) for col in b.columns])
+        out.append({"anchor": b.anchor, "title": b.title, "question": b.question, "head": head, "rows": rows})
     return out
 
 
@@ -245,124 +218,27 @@ def _row_runs(board: Leaderboard, row) -> list[str]:
 
 
 def _row_name(board: Leaderboard, row) -> str:
+    """The row as a legend or caption names it: encoder, dataset (where several), setting, row keys."""
     name = str(row["encoder"])
     if board.frame["dataset"].nunique() > 1:
         name += f" · {row['dataset']}"
-    if row.get("setting"):
-        name += f" · {row['setting']}"
+    for key in ("setting", *board.row_keys):
+        if row.get(key):
+            name += f" · {row[key]}"
     return name
 
 
-def _strips(board: Leaderboard, anchors: dict[str, str], strips: dict[str, str | None]) -> str:
+def _strips(board: Leaderboard, anchors: dict[str, str], strips: dict[str, str | None],
+            rows: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
     """Per leaderboard row, the thumbnail strips of its runs (first screen)."""
     figures = []
-    for _, row in board.frame.iterrows():
-        for run in _row_runs(board, row):
+    for name, runs in rows:
+        for run in runs:
             if strips.get(run):
                 task = board.runs[run]["task"]["name"]
-                figures.append(f'<figure class="strip"><a href="#{e(anchors[run])}"><img src="{_url(strips[run])}" '
-                               f'alt="{e(task)}: sketches of {e(_row_name(board, row))}"></a>'
-                               f"<figcaption>{e(_row_name(board, row))} · {e(task)}</figcaption></figure>")
-    if not figures:
-        return ""
-    return ('<h2>Sketches</h2><p class="sub">A few inverted sketches per run, before → after; strokes coloured '
-            "by drawing order (first blue, last red), dots at their start points, triangles mark strokes "
-            'beyond the canvas.</p><div class="strips">' + "".join(figures) + "</div>")
-
-
-def _curve(value: Any) -> dict[str, Any] | None:
-    """A record curve with finite, equally long ``x``, ``y``, ``lo``, ``hi`` (else ``None``)."""
-    if not isinstance(value, dict):
-        return None
-    try:
-        series = {k: [float(v) for v in value[k]] for k in ("x", "y", "lo", "hi")}
-    except (KeyError, TypeError, ValueError):
-        return None
-    n = len(series["x"])
-    if n < 2 or any(len(v) != n for v in series.values()) or not all(
-            v == v and abs(v) != float("inf") for vs in series.values() for v in vs):
-        return None
-    return {**series, **{k: str(value.get(k, "")) for k in ("x_label", "y_label", "title")}}
-
-
-def _plots(board: Leaderboard, warn) -> str:
-    """One SVG plot per (curve name, task) of the counted runs, one line and band per row."""
-    plots: dict[tuple[str, str], list[tuple[int, str, dict]]] = {}
-    for i, (_, row) in enumerate(board.frame.iterrows()):
-        for run in _row_runs(board, row):
-            record = board.runs[run]
-            curves = record.get("extra", {}).get("curves") or {}
-            for name, value in sorted(curves.items() if isinstance(curves, dict) else []):
-                curve = _curve(value)
-                if curve is None:
-                    warn(f"run {run}: curve {name!r} is not x/y/lo/hi lists of one length of finite numbers; "
-                         f"not plotted")
-                    continue
-                plots.setdefault((name, record["task"]["name"]), []).append((i, _row_name(board, row), curve))
-    if not plots:
-        return ""
-    figures = [_plot_figure(name, task, lines) for (name, task), lines in sorted(plots.items())]
-    return "<h2>Plots</h2><p class=\"sub\">Bands: 95% intervals of the mean.</p><div class=\"plots\">" + \
-        "".join(figures) + "</div>"
-
-
-def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    import math
-
-    if hi <= lo:
-        hi = lo + 1
-    raw = (hi - lo) / count
-    step = 10 ** math.floor(math.log10(raw))
-    step *= next(m for m in (1, 2, 2.5, 5, 10) if m * step >= raw)
-    first = math.ceil(lo / step - 1e-9) * step
-    return [first + k * step for k in range(int((hi - first) / step + 1e-9) + 1)]
-
-
-def _plot_figure(name: str, task: str, lines: list[tuple[int, str, dict]]) -> str:
-    width, height, left, right, top, bottom = 560, 300, 52, 12, 28, 44
-    xs = [x for _, _, c in lines for x in c["x"]]
-    ys = [y for _, _, c in lines for k in ("lo", "hi", "y") for y in c[k]]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if 0 <= y0 and y1 <= 1:
-        y0, y1 = 0.0, 1.0
-    elif y1 - y0 < 1e-12:
-        y0, y1 = y0 - 0.5, y1 + 0.5
-    x1 = x1 if x1 > x0 else x0 + 1
-
-    def px(x: float) -> float:
-        return left + (width - left - right) * (x - x0) / (x1 - x0)
-
-    def py(y: float) -> float:
-        return height - bottom - (height - top - bottom) * (y - y0) / (y1 - y0)
-
-    first = lines[0][2]
-    title = first["title"] or f"{task}: {name}"
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-           f'role="img" aria-label="{e(title)}">', f"<title>{e(title)}</title>",
-           f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
-           f'<text x="{width / 2:.0f}" y="17" text-anchor="middle" font-size="13" font-weight="600">{e(title)}</text>']
-    for t in _ticks(y0, y1):
-        svg.append(f'<path d="M{left} {py(t):.1f}H{width - right}" stroke="#eeeeee"/>'
-                   f'<text x="{left - 5}" y="{py(t) + 4:.1f}" text-anchor="end" font-size="11">{t:.3g}</text>')
-    for t in _ticks(x0, x1):
-        svg.append(f'<text x="{px(t):.1f}" y="{height - bottom + 15}" text-anchor="middle" font-size="11">{t:.4g}</text>')
-    svg.append(f'<path d="M{left} {top}V{height - bottom}H{width - right}" fill="none" stroke="#888888"/>')
-    svg.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 8}" text-anchor="middle" font-size="12">'
-               f'{e(first["x_label"])}</text>')
-    svg.append(f'<text transform="translate(13 {(top + height - bottom) / 2:.0f}) rotate(-90)" text-anchor="middle" '
-               f'font-size="12">{e(first["y_label"])}</text>')
-    key = []
-    for i, label, c in lines:
-        colour = PALETTE[i % len(PALETTE)]
-        band = [f"{px(x):.1f},{py(y):.1f}" for x, y in zip(c["x"], c["hi"])]
-        band += [f"{px(x):.1f},{py(y):.1f}" for x, y in reversed(list(zip(c["x"], c["lo"])))]
-        svg.append(f'<polygon points="{" ".join(band)}" fill="{colour}" fill-opacity="0.15" stroke="none"/>')
-        svg.append(f'<polyline points="{" ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(c["x"], c["y"]))}" '
-                   f'fill="none" stroke="{colour}" stroke-width="2"/>')
-        key.append(f'<span><span class="swatch" style="background:{colour}"></span>{e(label)}</span>')
-    svg.append("</svg>")
-    return f'<figure class="plot">{"".join(svg)}<figcaption class="key">{"".join(key)}</figcaption></figure>'
+                figures.append({"anchor": anchors[run], "src": quote(strips[run]), "alt": f"{task}: sketches of {name}",
+                                "caption": f"{name} · {task}"})
+    return figures
 
 
 def _notes(board: Leaderboard) -> list[str]:
@@ -370,11 +246,6 @@ def _notes(board: Leaderboard) -> list[str]:
     counts = {note: sum(note in r["notes"] for r in board.runs.values()) for note in board.notes}
     total = len(board.runs)
     return [f"{note} ({'every run' if n == total else f'{n} of {total} runs'})" for note, n in counts.items()]
-
-
-def _small_table(rows: list[tuple[str, Any]], caption: str) -> str:
-    body = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
-    return f'<table class="facts"><caption class="sub">{e(caption)}</caption>{body}</table>'
 
 
 def _versions(record: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -391,7 +262,9 @@ def _git(record: dict[str, Any]) -> list[tuple[str, Any]]:
     return [("revision", str(git.get("revision", ""))[:12]), ("uncommitted changes", "yes" if git.get("dirty") else "no")]
 
 
-def _run(record: dict[str, Any], anchor: str, gallery: dict | None) -> str:
+def _run(record: dict[str, Any], anchor: str, gallery: dict | None) -> dict[str, Any]:
+    """A run's section (folded under its id: the boards and pictures stay on a short page; a value's
+    link opens at its run's summary line): facts, versions, git, metrics, configuration, gallery."""
     facts = [("task", f"{record['task']['name']} v{record['task']['version']} ({record['task']['plugin']})"),
              ("encoder", f"{record['encoder']['name']} v{record['encoder']['version']} "
                          f"({record['encoder']['plugin']})"),
@@ -399,29 +272,13 @@ def _run(record: dict[str, Any], anchor: str, gallery: dict | None) -> str:
              ("dataset", f"{record['dataset']['name']} (checksum {str(record['dataset']['checksum'])[:12]})"),
              ("seed", record["seed"]), ("processes", record["world_size"]),
              ("created", record["created"]), ("finished", record["finished"])]
-    # folded: the boards and pictures stay on a short page; a value's link opens at its run's summary line
-    parts = [f'<section class="run" id="{e(anchor)}"><details><summary><h3>{e(record["run_id"])}</h3></summary>'
-             '<div class="facts-row">',
-             _small_table(facts, "run"), _small_table(_versions(record), "versions"), _small_table(_git(record), "git"),
-             "</div>"]
-    parts.append("<table><thead><tr><th>metric</th><th class=num>value</th><th class=num>CI low</th>"
-                 "<th class=num>CI high</th><th class=num>n</th><th>better</th><th>unit</th><th>description</th>"
-                 "</tr></thead><tbody>")
+    metrics = []
     for name, m in sorted(record["metrics"].items()):
-        values = [MISSING if m.get(k) is None else f"{m[k]:.6g}" for k in ("value", "ci_low", "ci_high")]
-        n = MISSING if m.get("n") is None else m["n"]
-        cells = [e(name), *map(e, values), e(n), "higher" if m["higher_is_better"] else "lower",
-                 e(m.get("unit", "")), e(m.get("description", ""))]
-        parts.append("<tr>" + "".join(f"<td{' class=num' if 0 < i < 5 else ''}>{c}</td>"
-                                      for i, c in enumerate(cells)) + "</tr>")
-    parts.append("</tbody></table><details><summary>Configuration</summary>")
-    parts.append(f"<pre>{e(json.dumps(record['config'], indent=2, sort_keys=True, default=str))}</pre></details>")
-    if gallery is not None and "missing" in gallery:
-        parts.append(f'<p class="sub">The {e(gallery["label"])} of this run ({e(gallery["missing"])}) is not in '
-                     "this results folder (galleries are not committed with results): re-run the task to see it.</p>")
-    elif gallery is not None:
-        url = _url(gallery["index"])
-        parts.append(f'<p><a href="{url}">Open the {e(gallery["label"])}</a> ({gallery["pictures"]} SVG pictures: '
-                     f"every shown sketch before, during and after)</p>")
-    parts.append("</details></section>")
-    return "\n".join(parts)
+        value, low, high = (MISSING if m.get(k) is None else f"{m[k]:.6g}" for k in ("value", "ci_low", "ci_high"))
+        metrics.append({"name": name, "value": value, "ci_low": low, "ci_high": high,
+                        "n": MISSING if m.get("n") is None else m["n"],
+                        "better": "higher" if m["higher_is_better"] else "lower", "unit": m.get("unit", ""),
+                        "description": m.get("description", "")})
+    return {"anchor": anchor, "run_id": record["run_id"], "facts": facts, "versions": _versions(record),
+            "git": _git(record), "metrics": metrics,
+            "config": json.dumps(record["config"], indent=2, sort_keys=True, default=str), "gallery": gallery}

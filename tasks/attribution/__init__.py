@@ -26,7 +26,11 @@ run also reports the explained classifier's accuracy on the explained sketches
   Every control explainer (``random``, ``stroke_length``, ``point_count``, ``drawing_order``,
   ``centre_distance``: model-blind) is scored on the same sketches; the set is valid only when each
   one's AUROC CI contains 0.5 or lies within [0.4, 0.6], else the record says "pointing set
-  invalid" and is not ranked (``extra.pointing_set``, ``extra.unranked``).
+  invalid" and is not ranked (``extra.pointing_set``, ``extra.unranked``). The record's curve
+  ``pointing_roc`` (since v3) is the ROC of the same per-sketch scores: each sketch's own ROC
+  (evidence strokes positive, distractors negative, ties diagonal), its true positive rate averaged
+  over the sketches at 21 false positive rates (vertical averaging, not pooled: scores of different
+  sketches are not on one scale), with 95% bootstrap bands; its area is about the mean AUROC.
 - ``sanity_randomisation`` (Adebayo et al. 2018): the classifier's layers
   (``EncoderModule.randomisation_layers``) re-initialised from the output down, one more per
   step; per sketch the Spearman correlation of the trained model's stroke scores with the
@@ -36,6 +40,8 @@ run also reports the explained classifier's accuracy on the explained sketches
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from benchmark import Metric, Task
 from benchmark.config import check_number
@@ -78,6 +84,8 @@ class StrokeDeletion(_AttributionTask):
     version = "2"
     order = 30
     defaults = dict(_COMMON)
+    curves: ClassVar[dict[str, str]] = {"deletion_morf": "Stroke deletion, most important first",
+              "deletion_lerf": "Stroke deletion, least important first"}
     metrics = {
         "deletion_gap": Metric(True, "area under the LeRF curve - area under the MoRF curve (x: fraction of "
                                      "strokes removed, trapezoid, both end points)", "probability",
@@ -107,9 +115,10 @@ class StrokePointing(_AttributionTask):
     family = "stroke pointing"
     question = "Which explainer puts the evidence strokes above the distractors?"
     description = "Stroke pointing: AUROC of stroke scores for evidence vs distractor strokes"
-    version = "2"
+    version = "3"  # 3: records the ROC curve (extra.curves.pointing_roc); the scores are v2's
     order = 31
     defaults = {**_COMMON, "distractors": 3}
+    curves: ClassVar[dict[str, str]] = {"pointing_roc": "Stroke pointing ROC: evidence vs distractor strokes"}
     metrics = {
         "pointing_auroc": Metric(True, "per-sketch AUROC of the stroke scores separating evidence from distractor "
                                        "strokes (ties 1/2; 0.5 = chance), mean over sketches", "AUROC",
@@ -146,6 +155,7 @@ class SanityRandomisation(_AttributionTask):
     version = "2"
     order = 32
     defaults = {**_COMMON, "max_sketches": 100, "pass_below": 0.5}
+    curves: ClassVar[dict[str, str]] = {"sanity_spearman": "Cascading randomisation"}
     metrics = {
         "spearman_full": Metric(False, "mean per-sketch Spearman correlation of the stroke scores of the trained "
                                        "and the fully randomised classifier (sketches of 2+ strokes, scores not "

@@ -1,6 +1,7 @@
 """Pictures and curves of the attribution tasks: a thumbnail strip (SVG) of sketches with strokes
-coloured by importance, and mean curves with seeded bootstrap intervals in the record contract
-(``extra["curves"]``: ``{x, y, lo, hi, x_label, y_label, title}``)."""
+coloured by importance, mean curves and the pointing ROC with seeded bootstrap intervals in the
+record contract (``extra["curves"]``: ``{x, y, lo, hi, x_label, y_label, title}``, optional
+``caption`` and ``reference``)."""
 
 from __future__ import annotations
 
@@ -69,3 +70,48 @@ def mean_curve(curves: list[list[float]], seed: int, x_label: str, y_label: str,
 
 def _num(value) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
+
+
+def roc_points(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ROC of ``scores`` for ``positive`` (bool; both classes present) vs the rest: false and
+    true positive rates at each distinct score, highest first, from (0, 0) to (1, 1); strokes of one
+    score enter together (a diagonal step), so the area under the path is the AUROC, ties 1/2."""
+    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
+    order = np.argsort(-scores, kind="stable")
+    scores, positive = scores[order], positive[order]
+    last = np.r_[np.flatnonzero(np.diff(scores) != 0), len(scores) - 1]  # the end of each run of one score
+    tp, fp = np.cumsum(positive)[last], np.cumsum(~positive)[last]
+    return np.r_[0.0, fp / fp[-1]], np.r_[0.0, tp / tp[-1]]
+
+
+def roc_at(fpr: np.ndarray, tpr: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The true positive rate of the ROC path at each false positive rate of ``grid``: on a vertical
+    step the top of it, between two points the straight line joining them."""
+    out = np.empty(len(grid))
+    for j, g in enumerate(grid):
+        i = int(np.searchsorted(fpr, g, side="right")) - 1
+        if fpr[i] == g or i + 1 == len(fpr):
+            out[j] = tpr[i]
+        else:
+            out[j] = tpr[i] + (tpr[i + 1] - tpr[i]) * (g - fpr[i]) / (fpr[i + 1] - fpr[i])
+    return out
+
+
+def mean_roc(sketches: list[tuple[list[float], list[int]]], seed: int, title: str) -> dict | None:
+    """The pointing ROC of ``(stroke scores, evidence labels)`` per sketch, averaged over the
+    sketches (vertical averaging: each sketch's true positive rate at :data:`GRID` false positive
+    rates of ``[0, 1]``, the mean with its 95% bootstrap interval; not pooled, as the scores of
+    different sketches are not on one scale), the chance diagonal as its reference. Sketches
+    without both evidence and distractor strokes are left out; ``None`` when none is left."""
+    x = np.linspace(0.0, 1.0, GRID)
+    table = np.array([roc_at(*roc_points(s, np.asarray(e) == 1), x) for s, e in sketches if 0 < sum(e) < len(e)])
+    if not len(table):
+        return None
+    values = [stats.mean(column, seed=seed) for column in table.T]
+    return {"x": x.tolist(), "y": [_num(v.value) for v in values], "lo": [_num(v.ci_low) for v in values],
+            "hi": [_num(v.ci_high) for v in values], "x_label": "false positive rate (distractor strokes)",
+            "y_label": "true positive rate (evidence strokes)", "title": title,
+            "caption": f"Each sketch's ROC of its stroke scores (evidence vs distractor strokes), the true positive "
+                       f"rate averaged over {len(table)} sketches at {GRID} false positive rates, not pooled; "
+                       f"band: 95% bootstrap interval; dashed: chance.",
+            "reference": {"x": [0.0, 1.0], "y": [0.0, 1.0], "label": "chance"}}

@@ -12,7 +12,8 @@ Every rank explains its exact share of a seeded sample of the split (``ctx.eval_
 per-sketch rows (scores and curves as lists) are gathered on rank 0, which writes them with
 ``ctx.write_per_sketch`` (the core aggregates the declared metrics with 95% CIs), the mean curves
 (``extra["curves"]``, with seeded bootstrap intervals) and a thumbnail strip of sketches with
-strokes coloured by importance (artifact ``thumbnails``).
+strokes coloured by importance (artifact ``thumbnails``); for pointing also the ROC
+(``extra["curves"]["pointing_roc"]``, :func:`tasks.attribution.pictures.mean_roc`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from benchmark.model import freeze
 from benchmark.progress import bar
 from benchmark.run.plan import EXPLAINER, EXPLAINER_CONFIG
 from tasks.attribution.explainers.values import subset_values
-from tasks.attribution.pictures import THUMBNAILS, mean_curve, thumbnail_strip
+from tasks.attribution import StrokePointing
+from tasks.attribution.pictures import THUMBNAILS, mean_curve, mean_roc, thumbnail_strip
 from tasks.sampling import select_sketches
 
 CONTROL = "random"
@@ -267,8 +269,11 @@ def run_pointing(ctx) -> TaskResult:
         return out
 
     rows, elapsed = _loop(setup, "pointing", per_batch)
-    extra = {}
+    extra, curves = {}, {}
     if rows:
+        roc = mean_roc([(r["scores"], r["evidence"]) for r in rows], ctx.seed, StrokePointing.curves["pointing_roc"])
+        if roc is not None:
+            curves["pointing_roc"] = roc
         verdict = pointing_set_verdict({k: np.array([r["control_auroc"][k] for r in rows]) for k in controls},
                                        ctx.seed)
         extra = {"pointing_set": {**built, **verdict}}
@@ -278,7 +283,7 @@ def run_pointing(ctx) -> TaskResult:
             reason = f"{INVALID_SET} ({worst[0]} AUROC {worst[1]['auroc']:.3f} [{lo:.3f}, {hi:.3f}])"
             ctx.note(reason)
             extra["unranked"] = [reason]
-    return _finish(ctx, setup, rows, elapsed, {}, extra=extra, stroke_labels=True)
+    return _finish(ctx, setup, rows, elapsed, curves, extra=extra, stroke_labels=True)
 
 
 # -- sanity ---------------------------------------------------------------------------------------

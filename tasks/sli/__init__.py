@@ -31,6 +31,7 @@ lives in :mod:`tasks.sli.run`.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from benchmark import SLI, Metric, Task
 from benchmark.config import check_choice, check_number
@@ -87,6 +88,8 @@ class SLIRecovery(_SLITask):
     version = "4"
     order = 10
     defaults = {**_COMMON, "init": "randn", "init_scale": 0.1, "local_sigmas": [0.05, 0.1, 0.2, 0.4]}
+    curves: ClassVar[dict[str, str]] = {"sli_target_probability": "sli_recovery: mean true-class probability per step",
+                                        "sli_local_fidelity": "sli_recovery: local fidelity by start noise"}
     metrics = {
         "local_fidelity": Metric(True, "local inversion fidelity: from the true layout moved by start noise of "
                                        "each size in local_sigmas, the cosine between the classifier's SLI step "
@@ -198,6 +201,7 @@ class SLITransfer(_SLITask):
     version = "2"
     order = 20
     defaults = {**_COMMON, "target": None}
+    curves: ClassVar[dict[str, str]] = {"sli_target_probability": "sli_transfer: mean target-class probability per step"}
     metrics = {
         "success_rate": Metric(True, "fraction of sketches predicted as the target class at the end", "fraction",
                                label="SLI transfer", headline=True, field="success", aggregation="proportion",
