@@ -286,8 +286,10 @@ def test_aggregate_fidelity_on_known_cases():
              "label": np.zeros(n, int), "target": np.zeros(n, int), "pred_before": np.zeros(n, int),
              "pred_after": np.zeros(n, int), "num_strokes": np.full(n, 2), "steps_taken": np.zeros(n, int)}
         for key in ("chamfer_before", "chamfer_after", "p_target_before", "p_target_after", "steps_to_correct",
-                    "aligned_error_before", "aligned_error_after"):
+                    "aligned_error_before", "aligned_error_after", "strokes_recovered", "control_strokes_recovered"):
             g[key] = np.zeros(n)
+        for key in ("local_by_sigma", "control_local_by_sigma", "margin_by_sigma", "control_margin_by_sigma"):
+            g[key] = np.zeros((n, 2))
         g["fidelity"] = np.array([sm.fidelity(b, a) for b, a in zip(before, after)])  # as the inversion gives
         g["aligned_fidelity"] = np.full(n, np.nan)
         # a control that did not move: its error is the start's, so skill = fidelity
@@ -410,8 +412,12 @@ def _same_rows(a: list[dict], b: list[dict]) -> None:
     for x, y in zip(a, b):
         assert x.keys() == y.keys()
         for key in x:
+            # a cosine of a near-flat gradient (the random-weights control) carries float reduction order
+            tolerance = 2e-3 if "local" in key else 1e-4
             if isinstance(x[key], float) and isinstance(y[key], float):
-                assert x[key] == pytest.approx(y[key], abs=1e-4), (x["index"], key)
+                assert x[key] == pytest.approx(y[key], abs=tolerance), (x["index"], key)
+            elif isinstance(x[key], list) and x[key] and all(isinstance(v, float) for v in x[key] + y[key]):
+                assert x[key] == pytest.approx(y[key], abs=tolerance), (x["index"], key)
             else:
                 assert x[key] == y[key], (x["index"], key)
 

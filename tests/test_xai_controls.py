@@ -247,28 +247,39 @@ def test_the_known_answer_classifier_tops_the_ladder(tmp_path):
     assert sorted(p.name for p in (tmp_path / "runs").glob("*.json")) == before
 
 
-def test_the_committed_validation_table_is_rebuilt_from_its_records():
-    from tasks import validation as v
-
-    folder = ROOT / "results" / "validation"
-    if not (folder / "demo" / "ladder.json").is_file():
-        pytest.skip("no committed validation ladder")
-    ladder = json.loads((folder / "demo" / "ladder.json").read_text())
-    assert (folder / "VALIDATION.md").read_text() == v.markdown(v.evaluate(folder / "demo"), ladder, folder / "demo"), (
-        "results/validation/VALIDATION.md is stale: run python -m tasks.validation --results results/validation/demo "
-        "--table-only --out results/validation/VALIDATION.md")
-
-
-def test_every_declared_verdict_is_the_committed_ladders():
-    """A metric's ``validation`` (printed beside its column) is what the committed ladder measured:
-    each declaration the ladder scores agrees with ``results/validation/VALIDATION.md``'s verdict."""
-    from benchmark.plugins import get_manager
+@pytest.fixture(scope="module")
+def committed_ladder():
+    """The committed ladder's folder, manifest and evaluation (evaluated once: about a minute)."""
+    from benchmark.plugins import configure
     from tasks import validation as v
 
     folder = ROOT / "results" / "validation" / "demo"
     if not (folder / "ladder.json").is_file():
         pytest.skip("no committed validation ladder")
-    measured = v.verdicts(folder)
+    configure((v.PLUGIN,))
+    return folder, json.loads((folder / "ladder.json").read_text()), v.evaluate(folder)
+
+
+def test_the_committed_validation_table_is_rebuilt_from_its_records(committed_ladder):
+    from tasks import validation as v
+
+    folder, ladder, rows = committed_ladder
+    assert (folder.parent / "VALIDATION.md").read_text() == v.markdown(rows, ladder, folder), (
+        "results/validation/VALIDATION.md is stale: run python -m tasks.validation --results results/validation/demo "
+        "--table-only --out results/validation/VALIDATION.md")
+    # the graded ladder: two seeds, at least six trained rungs scored by SLI, one of them no stroke ViT
+    trained = [r for r in ladder["rungs"].values() if r["sli"] and r["classifier"] == "train"]
+    assert len(ladder["seeds"]) >= 2 and len(trained) >= 6
+    assert any(not r["encoder"].startswith("stroke_vit") for r in trained)
+
+
+def test_every_declared_verdict_is_the_committed_ladders(committed_ladder):
+    """A metric's ``validation`` (printed beside its column) is what the committed ladder measured:
+    each declaration the ladder scores agrees with ``results/validation/VALIDATION.md``'s verdict."""
+    from benchmark.plugins import get_manager
+    from tasks import validation as v
+
+    measured = {f"{row['task']}.{row['metric']}": row["verdict"] for row in committed_ladder[2]}
     manager = get_manager()
     checked = 0
     for m in v.MEASURES:

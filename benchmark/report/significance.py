@@ -157,8 +157,10 @@ def board_tests(board) -> list[Comparison]:
     return out
 
 
-def compare(ra: dict[str, Any], rb: dict[str, Any], col, dataset: str, upper: str, lower: str) -> Comparison:
-    """Test run ``ra`` against run ``rb`` on column ``col`` (a ``ColumnInfo``)."""
+def compare(ra: dict[str, Any], rb: dict[str, Any], col, dataset: str, upper: str, lower: str,
+            resamples: int = PERMUTATIONS) -> Comparison:
+    """Test run ``ra`` against run ``rb`` on column ``col`` (a ``ColumnInfo``); ``resamples``: of
+    the permutation test."""
     base = Comparison(col.key, col.label, dataset, upper, lower, ra["run_id"], rb["run_id"])
     try:
         a, b = outcomes(ra, col), outcomes(rb, col)
@@ -171,7 +173,7 @@ def compare(ra: dict[str, Any], rb: dict[str, Any], col, dataset: str, upper: st
         if col.test == "mcnemar":
             result = mcnemar(*columns(rows_a, col.fields), *columns(rows_b, col.fields))
         else:
-            result = permutation(col.aggregation, columns(rows_a, col.fields), columns(rows_b, col.fields))
+            result = permutation(col.aggregation, columns(rows_a, col.fields), columns(rows_b, col.fields), resamples)
     except Untestable as exc:
         return replace(base, reason=str(exc))
     return replace(base, test=col.test, **result)

@@ -303,7 +303,9 @@ def local_fidelity_curve(cosines: np.ndarray, sigmas, seed: int, title: str) -> 
             "lo": [v.value if v.ci_low is None else v.ci_low for v in values],
             "hi": [v.value if v.ci_high is None else v.ci_high for v in values],
             "x_label": "start noise σ (normalised units)", "y_label": "cosine of the SLI step with the way back",
-            "title": title}
+            "title": title, "caption": "From the true layout moved by noise of each size: does the classifier's "
+                                       "SLI step point back? 1: straight back (the known answer); 0: chance.",
+            "reference": {"x": [float(sigmas[0]), float(sigmas[-1])], "y": [0.0, 0.0], "label": "chance"}}
 
 
 def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray], transfer: bool

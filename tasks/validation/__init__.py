@@ -33,7 +33,7 @@ a one-file plugin), ``__main__`` (``python -m tasks.validation``).
 """
 
 from tasks.validation.ladder import (CONTROL, MEASURES, PLUGIN, RELIANCE, RUNGS, Measure, Rung, Setup, build_ladder,
-                                     evaluate, main, markdown, verdicts)
+                                     evaluate, main, markdown)
 
 __all__ = ["CONTROL", "MEASURES", "PLUGIN", "RELIANCE", "RUNGS", "Measure", "Rung", "Setup", "build_ladder",
-           "evaluate", "main", "markdown", "verdicts"]
+           "evaluate", "main", "markdown"]

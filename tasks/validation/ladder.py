@@ -21,6 +21,9 @@ SPLIT = "valid"
 #: A measure's rank agreement with reliance needed to hold (Spearman over the rungs).
 MIN_SPEARMAN = 0.9
 BOOTSTRAP = 1000
+#: Permutations of each paired test between rungs: the smallest p-value, 1/2001, stays significant
+#: after Holm over the 28 pairs of 8 rungs (28/2001 < 0.05).
+PERMUTATIONS = 2000
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,6 @@ MEASURES = (
     Measure("SLI aligned fidelity, bounded", "sli_recovery", "aligned_fidelity", "bounded"),
     Measure("SLI strokes recovered, bounded", "sli_recovery", "strokes_recovered", "bounded"),
     Measure("SLI skill vs random weights, bounded", "sli_recovery", "skill", "bounded", ("known answer",)),
-    Measure("location reliance (shuffled)", "location_reliance", "reliance_shuffle"),
 )
 
 
@@ -218,6 +220,7 @@ class _Runs:
         self.results = results
         self.ladder = json.loads((results / "ladder.json").read_text())
         self._records: dict[str, dict[str, Any]] = {}
+        self._compared: dict[tuple, Any] = {}
 
     def record(self, rung: str, seed: str, key: str) -> dict[str, Any] | None:
         from benchmark.records import read_record
@@ -229,6 +232,17 @@ class _Runs:
             path = self.results / "runs" / f"{run_id}.json"
             self._records[run_id] = {**read_record(path), "_path": str(path)}  # _path: the per-sketch rows
         return self._records[run_id]
+
+    def compare(self, a: str, b: str, seed: str, key: str, col):
+        """The paired test of rungs ``a`` and ``b`` (seed, task key, column), computed once."""
+        from benchmark.report.significance import compare
+
+        cache = self._compared
+        ident = (a, b, seed, key, col.key)
+        if ident not in cache:
+            cache[ident] = compare(self.record(a, seed, key), self.record(b, seed, key), col, self.ladder["data"], a, b,
+                                   PERMUTATIONS)
+        return cache[ident]
 
     def columns(self, record: dict[str, Any], col) -> list[np.ndarray]:
         """The run's per-sketch columns of ``col`` in sketch order, rows lacking a value dropped."""
@@ -249,26 +263,27 @@ def _bootstrap(aggregation: str, cols: list[np.ndarray], rng: np.random.Generato
     return np.asarray(statistic(aggregation)(*[c[idx] for c in cols], axis=-1), dtype=np.float64)
 
 
-def _spearman(x, y) -> float:
-    from scipy.stats import spearmanr
+def _spearman(x, y) -> np.ndarray:
+    """Spearman's correlation of ``x`` and ``y`` along the last axis (ties ranked by their mean
+    rank); NaN where either is constant."""
+    from scipy.stats import rankdata
 
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(spearmanr(x, y).statistic)
+    rx, ry = rankdata(np.asarray(x, np.float64), axis=-1), rankdata(np.asarray(y, np.float64), axis=-1)
+    rx -= rx.mean(-1, keepdims=True)
+    ry -= ry.mean(-1, keepdims=True)
+    den = np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (rx * ry).sum(-1) / den, np.nan)
 
 
 def _pairs(runs: _Runs, names: list[str], seed: str, measure: Measure, reliance_col, col) -> dict[str, Any]:
     """Every pair of rungs: reliance and the measure tested (paired, Holm over the pairs of each);
     a pair whose reliance differs significantly must differ significantly in the measure, the same way."""
-    from benchmark.report.significance import ALPHA, compare, holm
+    from benchmark.report.significance import ALPHA, holm
 
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
-    rel, mea = [], []
-    for a, b in pairs:
-        rel.append(compare(runs.record(a, seed, RELIANCE.key), runs.record(b, seed, RELIANCE.key), reliance_col,
-                           runs.ladder["data"], a, b))
-        mea.append(compare(runs.record(a, seed, measure.key), runs.record(b, seed, measure.key), col,
-                           runs.ladder["data"], a, b))
+    rel = [runs.compare(a, b, seed, RELIANCE.key, reliance_col) for a, b in pairs]
+    mea = [runs.compare(a, b, seed, measure.key, col) for a, b in pairs]
     rel_p = holm([1.0 if c.p_value is None else c.p_value for c in rel])
     mea_p = holm([1.0 if c.p_value is None else c.p_value for c in mea])
     required, missed = 0, []
@@ -304,14 +319,14 @@ def evaluate(results: Path, measures: tuple[Measure, ...] = MEASURES) -> list[di
         mean_value = np.array([np.mean([values[n][s]["value"] for s in seeds]) for n in names])
         mean_reliance = np.array([np.mean([reliance[n][s] for s in seeds]) for n in names])
         sign = 1.0 if col.higher_is_better else -1.0
-        rho = _spearman(sign * mean_value, mean_reliance)
+        rho = float(_spearman(sign * mean_value, mean_reliance))
         rng = np.random.default_rng(0)
         boot_m = np.mean([[_bootstrap(col.aggregation, runs.columns(runs.record(n, s, m.key), col), rng)
                            for n in names] for s in seeds], axis=0)
         boot_r = np.mean([[_bootstrap(reliance_col.aggregation,
                                       runs.columns(runs.record(n, s, RELIANCE.key), reliance_col), rng)
                            for n in names] for s in seeds], axis=0)
-        rhos = np.array([_spearman(sign * boot_m[:, i], boot_r[:, i]) for i in range(BOOTSTRAP)])
+        rhos = _spearman(sign * boot_m.T, boot_r.T)
         rhos = rhos[np.isfinite(rhos)]
         lo, hi = (np.quantile(rhos, [0.025, 0.975]).tolist() if len(rhos) else (float("nan"),) * 2)
         pairs = {s: _pairs(runs, names, s, m, reliance_col, col) for s in seeds}
@@ -336,12 +351,6 @@ def evaluate(results: Path, measures: tuple[Measure, ...] = MEASURES) -> list[di
                     "control": {s: {k: c.get(k) for k in ("value", "ci_low", "ci_high")} for s, c in ctrl.items()},
                     "control_zero": zero if ctrl else None, "reasons": reasons, "verdict": verdict})
     return out
-
-
-def verdicts(results: Path) -> dict[str, str]:
-    """``{"task[preset].metric": verdict}`` of the committed ladder's measures (for tests and the
-    declarations they check)."""
-    return {f"{row['task']}.{row['metric']}": row["verdict"] for row in evaluate(results)}
 
 
 # -- the table -----------------------------------------------------------------------------------
