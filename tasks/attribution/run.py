@@ -33,7 +33,6 @@ from benchmark.model import freeze
 from benchmark.progress import bar
 from benchmark.run.plan import EXPLAINER, EXPLAINER_CONFIG
 from tasks.attribution.explainers.values import subset_values
-from tasks.attribution import StrokePointing
 from tasks.attribution.pictures import THUMBNAILS, mean_curve, mean_roc, thumbnail_strip
 from tasks.sampling import select_sketches
 
@@ -271,7 +270,8 @@ def run_pointing(ctx) -> TaskResult:
     rows, elapsed = _loop(setup, "pointing", per_batch)
     extra, curves = {}, {}
     if rows:
-        roc = mean_roc([(r["scores"], r["evidence"]) for r in rows], ctx.seed, StrokePointing.curves["pointing_roc"])
+        roc = mean_roc([(r["scores"], r["evidence"]) for r in rows], ctx.seed,
+                       ctx.manager.task(ctx.spec.task).curves["pointing_roc"])
         if roc is not None:
             curves["pointing_roc"] = roc
         verdict = pointing_set_verdict({k: np.array([r["control_auroc"][k] for r in rows]) for k in controls},
