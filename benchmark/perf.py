@@ -156,3 +156,59 @@ def real_sketches(source: Path | None = None) -> tuple[list[np.ndarray], np.ndar
         sketches += split.get(range(len(split)))
         labels.append(split.labels)
     return [np.array(s) for s in sketches], np.concatenate(labels), str(source)
+
+
+def top_operators(work: Callable[[], Any], rows: int = 15) -> list[dict[str, Any]]:
+    """The ``rows`` operators with the most self CPU time while ``work()`` runs (torch.profiler):
+    ``[{"name", "self_ms", "calls", "share"}]``, ``share`` of the profiled self time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        work()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    events.sort(key=lambda e: -e.self_cpu_time_total)
+    return [{"name": e.key, "self_ms": e.self_cpu_time_total / 1e3, "calls": e.count,
+             "share": e.self_cpu_time_total / total} for e in events[:rows]]
+
+
+def operators_table(title: str, ops: list[dict[str, Any]]) -> str:
+    """:func:`top_operators` as printed lines."""
+    lines = [f"{title}: top operators by self CPU time", f"  {'share':>6} {'self ms':>9} {'calls':>7}  operator"]
+    lines += [f"  {o['share']:>6.1%} {o['self_ms']:>9.1f} {o['calls']:>7}  {o['name']}" for o in ops]
+    return "\n".join(lines)
+
+
+class Compiled:
+    """``module`` run through ``torch.compile(dynamic=True)`` (inductor) where torch can compile
+    here, else as it is: :attr:`how` says which, and why not when it could not (no C++ compiler,
+    no inductor, a failure at the first call: the call is then run eagerly). The first calls of a
+    compiled module take minutes on CPU (they compile), so time it after a warm-up."""
+
+    def __init__(self, module, enabled: bool = True):
+        import shutil
+
+        import torch
+
+        self.module, self.how, self._compiled = module, "eager", None
+        if not enabled:
+            return
+        if not any(shutil.which(cc) for cc in ("cc", "gcc", "clang", "g++")):
+            self.how = "eager (torch.compile needs a C++ compiler on CPU: none found)"
+            return
+        try:
+            self._compiled = torch.compile(module, dynamic=True)
+            self.how = "torch.compile (inductor, dynamic shapes)"
+        except Exception as exc:  # an unsupported platform or Python
+            self.how = f"eager (torch.compile unavailable: {type(exc).__name__}: {exc})"
+
+    def __call__(self, *args):
+        if self._compiled is None:
+            return self.module(*args)
+        try:
+            return self._compiled(*args)
+        except Exception as exc:  # compiling failed at its first call: eager from now on
+            self._compiled = None
+            self.how = f"eager (torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            print(f"bench perf: {self.how}", file=sys.stderr)
+            return self.module(*args)

@@ -134,18 +134,12 @@ def invert_many(model: EncoderModule, batch: StrokeBatch, start: torch.Tensor, t
     alike stroke counts). With ``workers > 1`` the parts run in that many threads, each with one
     intra-op thread (on CPU, small operations parallelise better across sketches than within an
     operation). Same results as one :func:`invert` call, in the same row order."""
-    counts = batch.num_strokes.cpu().numpy()
-    order = np.argsort(counts, kind="stable")
     B, S = batch.stroke_mask.shape
     recorded = np.zeros(B, dtype=bool) if record is None else record.cpu().numpy()
     slot = np.cumsum(recorded) - 1  # each recorded row's place in the trajectory
-    if model.packs_strokes:
-        parts = [np.arange(w, B, workers) for w in range(min(workers, B))]
-    else:
-        parts = padding_chunks(counts[order], overhead_tokens)
+    parts = sub_batches(model, batch, overhead_tokens, workers)
 
-    def run(part: np.ndarray):
-        rows = order[part]
+    def run(rows: np.ndarray):
         sub = trim(batch.select(torch.as_tensor(rows, device=batch.labels.device)))
         n = sub.stroke_mask.shape[1]
         rec = recorded[rows]
@@ -160,6 +154,18 @@ def invert_many(model: EncoderModule, batch: StrokeBatch, start: torch.Tensor, t
     else:
         results = [run(part) for part in parts]
     return _combine(results, B, S, int(recorded.sum()) if record is not None else None)
+
+
+def sub_batches(model: EncoderModule, batch: StrokeBatch, overhead_tokens: int = CHUNK_OVERHEAD_TOKENS,
+                workers: int = 1) -> list[np.ndarray]:
+    """The rows of ``batch`` each :func:`invert` call of :func:`invert_many` gets, in order: for a
+    model that packs strokes itself, ``workers`` interleaved parts of the batch sorted by stroke
+    count; else chunks of similar stroke counts (:func:`padding_chunks`)."""
+    counts = batch.num_strokes.cpu().numpy()
+    order = np.argsort(counts, kind="stable")
+    if model.packs_strokes:
+        return [order[np.arange(w, batch.size, workers)] for w in range(min(workers, batch.size))]
+    return [order[part] for part in padding_chunks(counts[order], overhead_tokens)]
 
 
 @contextmanager

@@ -16,9 +16,12 @@ protocol, and prints sketches per second of:
 - ``batched bfloat16``: the latter with ``task.precision=bfloat16`` (opt-in, not the published
   numerics; only faster on CPUs with bf16 instructions).
 
-Parameters are frozen in every variant (gradients with respect to locations only). The FLOP limit
-is this machine's float32 matmul rate divided by the FLOPs of the steps
-(:func:`encoders.stroke_vit.flops.sli_step_flops`): no float32 implementation can pass it. One run of
+Parameters are frozen in every variant (gradients with respect to locations only). Two limits of
+the float32 batched path, measured in the same run: the FLOP limit (this machine's large float32
+matmul rate divided by the FLOPs of the steps, :func:`encoders.stroke_vit.flops.sli_step_flops`)
+and the *own-shape* limit: every product the workers' inversions perform (preparing, each step's
+forward and backward, the last evaluation) timed at its real shapes on as many workers
+(:mod:`benchmark.matmul_limit`). ``--profile`` adds the top operators of the batched path. One run of
 each, so the figures carry the machine's noise; the published implementation was measured at
 0.16 sketches/s on this kind of machine (2 cores).
 """
@@ -31,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.perf import matmul_gflops, timed
+from benchmark.perf import matmul_gflops, operators_table, timed, top_operators
 from tasks.sli import SLIRecovery
 
 PUBLISHED_RATE = 0.16  # sketches/s of the released code, measured on a 2-core machine like this one
@@ -58,8 +61,33 @@ def load_sketches(count: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarr
     return [sketches[i] for i in chosen], labels[chosen], source
 
 
+def own_shape_limit(model, batches, steps: int, workers: int) -> dict[str, Any]:
+    """The own-shape limit of :func:`~tasks.sli.inversion.invert_many` with ``workers`` workers over
+    ``batches`` (``(batch, start)`` pairs), ``steps`` steps: each worker part's products recorded
+    with one and two steps (:func:`benchmark.matmul_limit.one_step`), timed on ``workers`` threads."""
+    import torch
+
+    from benchmark.matmul_limit import combined, one_step, record_products, time_products
+    from tasks.sli.inversion import Protocol, invert, sub_batches, trim
+
+    bases, extra_steps, sketches = [], [], 0
+    for batch, start in batches:
+        for rows in sub_batches(model, batch, workers=workers):
+            sub = trim(batch.select(torch.as_tensor(rows)))
+            begin, targets = start[torch.as_tensor(rows), :sub.stroke_mask.shape[1]], sub.labels
+            one = record_products(lambda: invert(model, sub, begin, targets, Protocol(steps=1)))
+            two = record_products(lambda: invert(model, sub, begin, targets, Protocol(steps=2)))
+            bases.append(one)
+            extra_steps.append(one_step(one, two))
+        sketches += batch.size
+    out = combined(time_products(bases, 1, workers), time_products(extra_steps, 1, workers), steps - 1)
+    out["sketches_per_s"] = sketches / out["seconds"]
+    out["workers"] = workers
+    return out
+
+
 def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketches: int = 4, batch_size: int | None = None,
-            steps: int = 100, threads: int = 2, seed: int = 0) -> dict[str, Any]:
+            steps: int = 100, threads: int = 2, seed: int = 0, profile: bool = False) -> dict[str, Any]:
     """Rates (sketches/s, wall clock and per CPU second) of the five variants; the single-sketch
     loops run on the first sketches of the batched sample. Returns ``{"rows": [...], "source",
     "mean_strokes", ...}``."""
@@ -119,7 +147,18 @@ def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketch
 
     gflops = matmul_gflops(threads)
     limit = gflops * 1e9 / (sli_step_flops(sketches) / len(sketches) * steps)
+    batches = []
+    for lo in range(0, len(sketches), batch_size):
+        rows_ = np.argsort(strokes, kind="stable")[lo:lo + batch_size]
+        batch = collate([sketches[i] for i in rows_], labels[rows_], rows_)
+        batches.append((batch, start_locations(batch, "randn", 0.1, seed)))
+    own = own_shape_limit(default_model, batches, steps, threads)
+    extra = {}
+    if profile:
+        extra["profile"] = top_operators(lambda: [invert_many(default_model, b, st, b.labels, Protocol(steps=10),
+                                                              workers=1) for b, st in batches])
     return {"rows": rows, "source": source, "matmul_gflops": gflops, "flop_limit_sketches_per_s": limit,
+            "own_shape": own, **extra,
             "mean_strokes": float(np.mean(strokes)),
             "mean_points": float(np.mean([len(s) for s in sketches])), "steps": steps, "threads": threads,
             "batch_size": batch_size, "model": "stroke_vit_tiny, random weights, 30 classes"}
@@ -133,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=SLI_BATCH_SIZE, help="default: the SLI tasks' batch size")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="add the top operators of the batched path")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    out = measure(args.sketches, args.single, args.compat, args.batch_size, args.steps, args.threads)
+    out = measure(args.sketches, args.single, args.compat, args.batch_size, args.steps, args.threads,
+                  profile=args.profile)
     if args.json:
         print(json.dumps(out, indent=2, default=float))
         return 0
@@ -150,7 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     limit, compat, best = (out["flop_limit_sketches_per_s"], out["rows"][0]["sketches_per_s"],
                            max(r["sketches_per_s"] for r in out["rows"][2:4]))
     print(f"FLOP limit (float32, real tokens; matmul {out['matmul_gflops']:.0f} GFLOP/s): {limit:.2f} sketches/s "
-          f"= {limit / compat:.0f}x compat; batched float32 reaches {best / limit:.0%} of it")
+          f"= {limit / compat:.0f}x compat; batched float32 reaches {best / limit:.0%} of it   [large matmul]")
+    own = out["own_shape"]
+    sources = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(own["by_source"].items()))
+    print(f"own-shape limit ({own['workers']} worker{'s' if own['workers'] > 1 else ''}: the products at their shapes): "
+          f"{own['sketches_per_s']:.2f} sketches/s = {own['sketches_per_s'] / compat:.0f}x compat; "
+          f"{out['rows'][3]['variant']} reaches {out['rows'][3]['sketches_per_s'] / own['sketches_per_s']:.0%} of it ({own['gflop']:.0f} GFLOP: {own['alone_s']:.1f} s alone, "
+          f"{own['back_to_back_s']:.1f} s back to back; alone by source: {sources})")
+    if "profile" in out:
+        print(operators_table("profile, batched float32 (1 worker, 10 steps)", out["profile"]))
     print("wall-clock rates count other processes' load; 'per cpu s' divides by this process's CPU time")
     return 0
 
