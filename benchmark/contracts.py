@@ -350,6 +350,9 @@ class Task(_Registered):
     #: The curves its records carry (``extra["curves"]``: name -> the plot's title), so the report
     #: says where the counted records are of an older version that predates one.
     curves: ClassVar[dict[str, str]] = {}
+    #: Of those, the curves whose records carry a control line (``extra["curves"][NAME]["control"]``:
+    #: name -> its label), so the report says where the plotted records predate it.
+    curve_controls: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

@@ -12,6 +12,8 @@ import numpy as np
 from benchmark.config import check_choice
 
 if TYPE_CHECKING:  # light module: torch is imported only when start layouts are drawn
+    from collections.abc import Callable
+
     import torch
 
     from benchmark.batch import StrokeBatch
@@ -31,6 +33,17 @@ def select_sketches(candidates: np.ndarray, max_sketches: int | None, seed: int)
     return np.sort(rng.choice(candidates, size=int(max_sketches), replace=False))
 
 
+def per_sketch_normal(batch: StrokeBatch, key: Callable[[int], list[int]], scale: float) -> np.ndarray:
+    """``(B, S, 2)`` float64 normal noise of standard deviation ``scale`` on each sketch's real
+    strokes, drawn from a generator seeded by ``key(index)`` (the sketch's dataset index), so it does
+    not depend on batching or sharding; zero on padded strokes. The one draw behind SLI's random
+    starts (:func:`start_locations`), its noisy local starts and recognition's ``location_noise``."""
+    out = np.zeros(tuple(batch.locations.shape), dtype=np.float64)
+    for row, (index, n) in enumerate(zip(batch.index.cpu().numpy(), batch.num_strokes.cpu().numpy())):
+        out[row, :n] = np.random.default_rng(key(int(index))).standard_normal((n, 2)) * scale
+    return out
+
+
 def start_locations(batch: StrokeBatch, mode: str, scale: float, seed: int, draw: int = 0) -> torch.Tensor:
     """``(B, S, 2)`` starting locations, each sketch's drawn from its own generator seeded by
     ``(seed, index)`` (so they do not depend on batching or sharding): ``randn`` (normal with
@@ -42,14 +55,13 @@ def start_locations(batch: StrokeBatch, mode: str, scale: float, seed: int, draw
 
     check_choice("task.init", mode, INITS)
     true = batch.locations.detach().cpu().numpy()
-    counts = batch.num_strokes.cpu().numpy()
+    key = lambda index: [seed, index, 0] + ([draw] if draw else [])
+    if mode == "randn":
+        return torch.from_numpy(per_sketch_normal(batch, key, scale).astype(true.dtype)).to(batch.locations.device)
     out = np.zeros_like(true)
-    for row, (index, n) in enumerate(zip(batch.index.cpu().numpy(), counts)):
-        rng = np.random.default_rng([seed, int(index), 0] + ([draw] if draw else []))
-        if mode == "randn":
-            out[row, :n] = rng.standard_normal((n, 2)) * scale
-        elif mode == "shuffle":
-            out[row, :n] = true[row, rng.permutation(n)]
+    for row, (index, n) in enumerate(zip(batch.index.cpu().numpy(), batch.num_strokes.cpu().numpy())):
+        if mode == "shuffle":
+            out[row, :n] = true[row, np.random.default_rng(key(int(index))).permutation(n)]
         elif mode == "original":
             out[row, :n] = true[row, :n]
     return torch.from_numpy(out).to(batch.locations.device)

@@ -146,3 +146,56 @@ def test_plot_legends_name_the_preset_and_a_preset_has_its_own_dash(tmp_path):
     key = re.search(r'<figcaption class="key">(.*?)</figcaption>', page, flags=re.DOTALL).group(1)
     assert "enc_a (bounded)" in key and "enc_a (published)" in key
     assert page.count('stroke-dasharray="6 3"') == 1 and "border-top-style:dashed" in key  # one row, two presets
+
+
+def _local_fidelity_records(control: bool) -> list[dict]:
+    """Two sli_recovery runs (two encoders) carrying the ``sli_local_fidelity`` curve, with the
+    random-weights control line or (records before it) without."""
+    from tasks.sli.run import local_fidelity_curve
+
+    rng = np.random.default_rng(0)
+    records = []
+    for rid, encoder, shift in (("l1", "enc_a", 0.5), ("l2", "enc_b", 0.2)):
+        cosines, controls = rng.normal(shift, 0.2, (30, 4)), rng.normal(0.0, 0.2, (30, 4))
+        curve = local_fidelity_curve(cosines, [0.05, 0.1, 0.2, 0.4], 0, "sli_recovery: local fidelity by start noise",
+                                     controls if control else None)
+        assert ("control" in curve) == control
+        record = make_record(rid, {"local_fidelity": m(shift)}, task="sli_recovery", encoder=encoder, task_version="4")
+        record["task"]["variant"] = {"preset": "published"}
+        record["extra"]["curves"] = {"sli_local_fidelity": curve}
+        records.append(record)
+    return records
+
+
+def test_the_local_fidelity_plot_draws_each_runs_random_weights_control(tmp_path):
+    records = _local_fidelity_records(control=True)
+    control = records[0]["extra"]["curves"]["sli_local_fidelity"]["control"]
+    assert control["label"] == "random-weights control" and len(control["y"]) == 4
+    assert all(lo <= y <= hi for lo, y, hi in zip(control["lo"], control["y"], control["hi"]))
+    json.dumps(control, allow_nan=False)
+    write(tmp_path / "results", *records)
+    page = write_report(build(tmp_path / "results"), tmp_path / "report").read_text()
+    plot = re.search(r'<figure class="plot">(.*?)</figure>', page, flags=re.DOTALL).group(1)
+    assert "<title>sli_recovery: local fidelity by start noise</title>" in plot
+    # two runs, each with its control line, and the chance line
+    assert plot.count("<polyline") == 5 and plot.count('<polyline class="control"') == 2
+    assert plot.count('class="reference"') == 1
+    key = re.search(r'<figcaption class="key">(.*?)</figcaption>', plot, flags=re.DOTALL).group(1)
+    assert "enc_a (published): random-weights control" in key and "enc_b (published): random-weights control" in key
+    assert "predate the control line" not in page
+
+
+def test_the_local_fidelity_plot_says_where_records_predate_the_control_line(tmp_path):
+    new, old = _local_fidelity_records(control=True)[0], _local_fidelity_records(control=False)[1]
+    write(tmp_path / "results", new, old)
+    page = write_report(build(tmp_path / "results"), tmp_path / "report").read_text()
+    plot = re.search(r'<figure class="plot">(.*?)</figure>', page, flags=re.DOTALL).group(1)
+    assert plot.count('<polyline class="control"') == 1
+    assert ("No random-weights control line for enc_b (published): the records predate the control line; "
+            "re-run sli_recovery to draw it.") in plot
+    # a malformed control is left out, the run's own line still drawn
+    old["extra"]["curves"]["sli_local_fidelity"]["control"] = {"y": [0.1], "lo": [0.0], "hi": [0.2], "label": "x"}
+    write(tmp_path / "bad", new, old)
+    plot = re.search(r'<figure class="plot">(.*?)</figure>', write_report(build(tmp_path / "bad"), tmp_path / "r2")
+                     .read_text(), flags=re.DOTALL).group(1)
+    assert plot.count("<polyline") == 4 and "records predate the control line" in plot

@@ -71,7 +71,8 @@ def write_report(board: Leaderboard, out_dir: str | Path, warn: Callable[[str], 
             warn(f"{len(missing)} picture file(s) named by the records are not in the results folder (galleries "
                  f"and thumbnails are not committed with results; re-run a task to make them), e.g. {missing[0]}; "
                  "the report says so in each run's section instead of linking them")
-        atomic_write_text(tmp / "index.html", page(board, anchors, galleries, strips, warn, plots.registered_curves()))
+        atomic_write_text(tmp / "index.html", page(board, anchors, galleries, strips, warn, plots.registered_curves(),
+                                                       plots.registered_controls()))
         if out.exists():
             old = out.with_name(f".{out.name}.old-{secrets.token_hex(3)}")
             out.rename(old)
@@ -159,10 +160,13 @@ def _copy_thumbnails(record: dict[str, Any], dest: Path, name: str, warn, missin
 
 def page(board: Leaderboard, anchors: dict[str, str], galleries: dict[str, dict | None],
          strips: dict[str, str | None] | None = None, warn: Callable[[str], None] = lambda t: None,
-         declared: dict[str, tuple[str, dict[str, str]]] | None = None) -> str:
+         declared: dict[str, tuple[str, dict[str, str]]] | None = None,
+         controls: dict[str, dict[str, str]] | None = None) -> str:
     """The text of ``index.html``: the page's data rendered by the templates
     (:func:`benchmark.report.templating.render_page`). ``declared``: the curves registered tasks
-    declare (:func:`benchmark.report.plots.registered_curves`), for saying which records predate one."""
+    declare (:func:`benchmark.report.plots.registered_curves`), for saying which records predate one;
+    ``controls``: the curves they declare with a control line
+    (:func:`benchmark.report.plots.registered_controls`), for saying which records predate it."""
     rows = [(_row_name(board, row), _row_runs(board, row)) for _, row in board.frame.iterrows()]
     footer = []
     for title, items in footer_lines(board).items():
@@ -176,7 +180,7 @@ def page(board: Leaderboard, anchors: dict[str, str], galleries: dict[str, dict 
         "datasets": ", ".join(f"{d['name']} ({'synthetic' if d['synthetic'] else 'human sketches'})"
                               for d in board.datasets),
         "boards": _boards(board, anchors), "strips": _strips(board, anchors, strips or {}, rows),
-        "legend": LEGEND, "more": MORE, "plots": plots.collect(board.runs, rows, warn),
+        "legend": LEGEND, "more": MORE, "plots": plots.collect(board.runs, rows, warn, controls),
         "absent": plots.absent(board.runs, declared or {}), "footer": footer,
         "runs": [_run(board.runs[rid], anchors[rid], galleries[rid]) for rid in board.runs]})
 

@@ -6,13 +6,17 @@ row and run, labelled with the row's name and the run's task variant (``stroke_v
 
 The record contract (``extra["curves"][NAME]``): ``x``, ``y``, ``lo``, ``hi`` (finite numbers, one
 length, at least two), ``x_label``, ``y_label``, ``title``; optional ``caption`` (a sentence under
-the plot) and ``reference`` (``{"x", "y", "label"}``: a dashed grey line, e.g. a ROC's chance
-diagonal). A plot takes its labels, caption and reference from its first line's curve. A curve
-that breaks the contract is not plotted (one warning each).
+the plot), ``reference`` (``{"x", "y", "label"}``: a dashed grey line, e.g. a ROC's chance
+diagonal) and ``control`` (``{"y", "lo", "hi", "label"}`` on the curve's ``x``: the run's control,
+e.g. SLI's random-weights copy of the classifier, a thin dotted line with a faint band in the
+run's colour). A plot takes its labels, caption and reference from its first line's curve. A curve
+that breaks the contract is not plotted (one warning each); a malformed control is left out.
 
 A registered task declares the curves its records carry (``Task.curves``, name -> title); where
 none of a task's counted runs carries a declared curve and all of them are of an older task
-version, :func:`absent` gives the plot's place a sentence saying so instead of a picture.
+version, :func:`absent` gives the plot's place a sentence saying so instead of a picture. A curve it
+declares with a control line (``Task.curve_controls``) whose plotted runs lack it says so under the
+plot (``records predate the control line``).
 """
 
 from __future__ import annotations
@@ -55,8 +59,12 @@ def curve(value: Any) -> dict[str, Any] | None:
         if points is None:
             return None
         reference = {**points, "label": str(reference.get("label", ""))}
+    control = value.get("control")
+    if control is not None:
+        points = _finite({**control, "x": series["x"]}, _SERIES) if isinstance(control, dict) else None
+        control = None if points is None else {**points, "label": str(control.get("label", ""))}
     return {**series, **{k: str(value.get(k, "")) for k in ("x_label", "y_label", "title", "caption")},
-            "reference": reference}
+            "reference": reference, "control": control}
 
 
 def variant(record: dict[str, Any]) -> str:
@@ -65,8 +73,9 @@ def variant(record: dict[str, Any]) -> str:
 
 
 def collect(records: dict[str, dict[str, Any]], rows: list[tuple[str, list[str]]],
-            warn: Callable[[str], None]) -> list[dict[str, Any]]:
-    """The plots of the curves of ``records``; ``rows``: per leaderboard row its name and run ids."""
+            warn: Callable[[str], None], controls: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """The plots of the curves of ``records``; ``rows``: per leaderboard row its name and run ids;
+    ``controls``: per task the curves it declares with a control line (:func:`registered_controls`)."""
     found: dict[tuple[str, str], list[tuple[int, str, str, dict]]] = {}
     for i, (name, runs) in enumerate(rows):
         for run in runs:
@@ -79,7 +88,8 @@ def collect(records: dict[str, dict[str, Any]], rows: list[tuple[str, list[str]]
                          f"(with a reference of x/y lists, if any); not plotted")
                     continue
                 found.setdefault((key, record["task"]["name"]), []).append((i, variant(record), name, checked))
-    return [layout(key, task, lines) for (key, task), lines in sorted(found.items())]
+    return [layout(key, task, lines, (controls or {}).get(task, {}).get(key))
+            for (key, task), lines in sorted(found.items())]
 
 
 def ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -93,13 +103,16 @@ def ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [first + k * step for k in range(int((hi - first) / step + 1e-9) + 1)]
 
 
-def layout(name: str, task: str, lines: list[tuple[int, str, str, dict]]) -> dict[str, Any]:
+def layout(name: str, task: str, lines: list[tuple[int, str, str, dict]], control: str | None = None
+           ) -> dict[str, Any]:
     """One plot: its frame, ticks and lines in SVG coordinates (text, one decimal), its legend.
-    ``lines``: (row position, task variant, row name, curve) each."""
+    ``lines``: (row position, task variant, row name, curve) each; ``control``: the label of the
+    control line the task declares for this curve (``Task.curve_controls``), if any."""
     first = lines[0][3]
     reference = first["reference"]
     xs = [x for *_, c in lines for x in c["x"]] + (reference["x"] if reference else [])
     ys = [y for *_, c in lines for k in ("lo", "hi", "y") for y in c[k]] + (reference["y"] if reference else [])
+    ys += [y for *_, c in lines if c.get("control") for k in ("lo", "hi", "y") for y in c["control"][k]]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     if 0 <= y0 and y1 <= 1:
         y0, y1 = 0.0, 1.0
@@ -118,15 +131,27 @@ def layout(name: str, task: str, lines: list[tuple[int, str, str, dict]]) -> dic
 
     positions = {i: k for k, i in enumerate(sorted({i for i, *_ in lines}))}
     variants = sorted({v for _, v, *_ in lines})
-    drawn = []
+    drawn, controls, missing = [], [], []
     for i, var, label, c in lines:
         k = positions[i]
         dash, border = DASHES[(variants.index(var) + k // len(PALETTE)) % len(DASHES)]
-        drawn.append({"colour": PALETTE[k % len(PALETTE)], "dash": dash, "border": border,
-                      "label": label + (f" ({var})" if var else ""), "points": points(c["x"], c["y"]),
-                      "band": points(c["x"] + c["x"][::-1], c["hi"] + c["lo"][::-1])})
+        colour, label = PALETTE[k % len(PALETTE)], label + (f" ({var})" if var else "")
+        drawn.append({"colour": colour, "dash": dash, "border": border, "label": label,
+                      "points": points(c["x"], c["y"]), "band": points(c["x"] + c["x"][::-1], c["hi"] + c["lo"][::-1])})
+        if c.get("control"):
+            ctl = c["control"]
+            controls.append({"colour": colour, "label": f"{label}: {ctl['label'] or control or 'control'}",
+                             "points": points(c["x"], ctl["y"]),
+                             "band": points(c["x"] + c["x"][::-1], ctl["hi"] + ctl["lo"][::-1])})
+        elif control:
+            missing.append(label)
+    caption = first["caption"]
+    if missing:
+        caption = (f"{caption} " if caption else "") + (
+            f"No {control} line for {', '.join(missing)}: the records predate the control line; re-run {task} "
+            f"to draw it.")
     return {"title": first["title"] or f"{task}: {name}", "x_label": first["x_label"], "y_label": first["y_label"],
-            "caption": first["caption"], "lines": drawn,
+            "caption": caption, "lines": drawn, "controls": controls,
             "reference": {"points": points(reference["x"], reference["y"]), "label": reference["label"]}
             if reference else None,
             "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "top": TOP,
@@ -142,6 +167,15 @@ def registered_curves() -> dict[str, tuple[str, dict[str, str]]]:
     from benchmark.plugins import get_manager
 
     return {name: (str(cls.version), dict(cls.curves)) for name, cls in get_manager().tasks.items() if cls.curves}
+
+
+def registered_controls() -> dict[str, dict[str, str]]:
+    """Per registered task that declares curves with a control line (``Task.curve_controls``):
+    ``{curve name: the control's label}``."""
+    from benchmark.plugins import get_manager
+
+    return {name: dict(cls.curve_controls) for name, cls in get_manager().tasks.items()
+            if getattr(cls, "curve_controls", None)}
 
 
 def absent(records: dict[str, dict[str, Any]], declared: dict[str, tuple[str, dict[str, str]]]) -> list[dict]:

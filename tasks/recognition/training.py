@@ -19,6 +19,7 @@ from benchmark.guards import check_logits, check_loss
 from benchmark.optim import adamw
 from benchmark.progress import bar
 from tasks.recognition.recipe import resolve_recipe
+from tasks.sampling import per_sketch_normal
 
 CHECKPOINT = "checkpoint"
 #: Random stream of the ``location_noise`` augmentation (distinct from the streams tasks seed).
@@ -194,9 +195,7 @@ def jitter_locations(batch, sigma: float, seed: int, epoch: int):
     ``sigma`` (the ``location_noise`` augmentation), each sketch's noise drawn from a generator seeded
     by ``(seed, epoch, index)``: the same whatever the batching or the number of processes."""
     true = batch.locations
-    noise = np.zeros(tuple(true.shape), dtype=np.float32)
-    for row, (index, n) in enumerate(zip(batch.index.cpu().numpy(), batch.num_strokes.cpu().numpy())):
-        noise[row, :n] = np.random.default_rng([seed, epoch, int(index), _NOISE_STREAM]).standard_normal((n, 2)) * sigma
+    noise = per_sketch_normal(batch, lambda index: [seed, epoch, index, _NOISE_STREAM], sigma).astype(np.float32)
     return batch.replace(locations=true + torch.from_numpy(noise).to(true.device, true.dtype))
 
 

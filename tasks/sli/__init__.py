@@ -92,6 +92,7 @@ class SLIRecovery(_SLITask):
     defaults = {**_COMMON, "init": "randn", "init_scale": 0.1, "local_sigmas": [0.05, 0.1, 0.2, 0.4]}
     curves: ClassVar[dict[str, str]] = {"sli_target_probability": "sli_recovery: mean true-class probability per step",
                                         "sli_local_fidelity": "sli_recovery: local fidelity by start noise"}
+    curve_controls: ClassVar[dict[str, str]] = {"sli_local_fidelity": "random-weights control"}
     metrics = {
         "local_fidelity": Metric(True, "local inversion fidelity: from the true layout moved by start noise of "
                                        "each size in local_sigmas, the cosine between the classifier's SLI step "

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from benchmark.batch import StrokeBatch
 from benchmark.model import EncoderModule
+from tasks.sampling import per_sketch_normal
 
 #: Random stream of the noise draws (distinct from the task's other seeded streams).
 _STREAM = 5
@@ -40,10 +41,10 @@ def noisy_starts(batch: StrokeBatch, sigma: float, seed: int, k: int) -> torch.T
     """``(B, S, 2)``: each real stroke's true start point plus normal noise of standard deviation
     ``sigma``, drawn per sketch from a generator seeded by ``(seed, index, stream, k)``; padding zero."""
     true = batch.locations.detach().cpu().numpy().astype(np.float64)
+    noise = per_sketch_normal(batch, lambda index: [seed, index, _STREAM, k], sigma)
+    real = np.arange(true.shape[1])[None, :] < batch.num_strokes.cpu().numpy()[:, None]
     out = np.zeros_like(true)
-    for row, (index, n) in enumerate(zip(batch.index.cpu().numpy(), batch.num_strokes.cpu().numpy())):
-        rng = np.random.default_rng([seed, int(index), _STREAM, k])
-        out[row, :n] = true[row, :n] + rng.standard_normal((n, 2)) * sigma
+    out[real] = true[real] + noise[real]
     return torch.from_numpy(out).to(batch.locations.device, batch.locations.dtype)
 
 

@@ -232,7 +232,8 @@ def _run(ctx, transfer: bool) -> TaskResult:
     else:
         extra["one_stroke_sketches"] = int((gathered["num_strokes"] == 1).sum())
         extra["curves"]["sli_local_fidelity"] = local_fidelity_curve(
-            gathered[_LOCAL], cfg["local_sigmas"], ctx.seed, f"{ctx.spec.task}: local fidelity by start noise")
+            gathered[_LOCAL], cfg["local_sigmas"], ctx.seed, f"{ctx.spec.task}: local fidelity by start noise",
+            gathered[_CONTROL_LOCAL])
     return TaskResult(metrics=metrics, artifacts={"gallery": f"{GALLERY}/index.html", "thumbnails": THUMBNAILS},
                       extra=extra)
 
@@ -292,20 +293,28 @@ def _finite(x) -> float | None:
     return float(x) if math.isfinite(float(x)) else None
 
 
-def local_fidelity_curve(cosines: np.ndarray, sigmas, seed: int, title: str) -> dict:
+def local_fidelity_curve(cosines: np.ndarray, sigmas, seed: int, title: str,
+                         control: np.ndarray | None = None) -> dict:
     """The record curve ``sli_local_fidelity``: per start-noise size the mean local-fidelity cosine
-    over the sketches that have one, with a seeded 95% bootstrap interval of the mean."""
+    over the sketches that have one, with a seeded 95% bootstrap interval of the mean; with
+    ``control`` (the random-weights control's cosines, same shape) the same for the control as the
+    curve's ``control`` line (the report draws it beside the classifier's)."""
     from benchmark.stats import mean
 
-    cosines = np.asarray(cosines, dtype=np.float64).reshape(len(cosines), -1)
-    values = [mean(column[np.isfinite(column)], seed=seed, resamples=1000) for column in cosines.T]
-    return {"x": [float(s) for s in sigmas], "y": [v.value for v in values],
-            "lo": [v.value if v.ci_low is None else v.ci_low for v in values],
-            "hi": [v.value if v.ci_high is None else v.ci_high for v in values],
-            "x_label": "start noise σ (normalised units)", "y_label": "cosine of the SLI step with the way back",
-            "title": title, "caption": "From the true layout moved by noise of each size: does the classifier's "
-                                       "SLI step point back? 1: straight back (the known answer); 0: chance.",
-            "reference": {"x": [float(sigmas[0]), float(sigmas[-1])], "y": [0.0, 0.0], "label": "chance"}}
+    def means(values: np.ndarray) -> dict[str, list[float]]:
+        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        stats = [mean(column[np.isfinite(column)], seed=seed, resamples=1000) for column in values.T]
+        return {"y": [v.value for v in stats], "lo": [v.value if v.ci_low is None else v.ci_low for v in stats],
+                "hi": [v.value if v.ci_high is None else v.ci_high for v in stats]}
+
+    out = {"x": [float(s) for s in sigmas], **means(cosines),
+           "x_label": "start noise σ (normalised units)", "y_label": "cosine of the SLI step with the way back",
+           "title": title, "caption": "From the true layout moved by noise of each size: does the classifier's "
+                                      "SLI step point back? 1: straight back (the known answer); 0: chance.",
+           "reference": {"x": [float(sigmas[0]), float(sigmas[-1])], "y": [0.0, 0.0], "label": "chance"}}
+    if control is not None:
+        out["control"] = {**means(control), "label": "random-weights control"}
+    return out
 
 
 def _write_gallery(ctx, g: dict[str, np.ndarray], pictures: dict[str, np.ndarray], transfer: bool

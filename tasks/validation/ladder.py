@@ -112,28 +112,26 @@ def _run(setup: Setup, seed: int, tasks, encoder, overrides, checkpoint=None) ->
 
 
 def _trained(setup: Setup, rung: Rung, seed: int) -> str | None:
-    """The checkpoint of a finished ``recognition`` record in the folder with the rung's encoder,
-    seed and settings (those of the rung and the setup's overrides; the other recognition settings
-    at their defaults), if any."""
+    """The checkpoint of a finished ``recognition`` record in the folder for the rung's encoder and
+    seed, as a task run would reuse it (:func:`~benchmark.run.execute.find_trained_checkpoint`): the
+    recognition settings the rung and the setup's overrides name, the distinct ones they do not name
+    at their defaults, the same data and encoder config, if any."""
+    from benchmark import run
     from benchmark.plugins import get_manager
-    from benchmark.records import load_records
+    from benchmark.run.execute import find_trained_checkpoint
+    from benchmark.run.plan import dataset_for
 
     manager = get_manager()
-    expected = dict(manager.task("recognition").defaults)
-    for setting in (*rung.settings, *setup.overrides):
-        key, _, value = setting.partition("=")
-        if key.startswith("recognition."):
-            expected[key.split(".", 1)[1]] = json.loads(value)
-    records, _ = load_records(setup.results)
-    for record in sorted(records, key=lambda r: r["finished"], reverse=True):
-        cfg = record["config"]["task"]
-        if (record["task"]["name"] == "recognition" and record["encoder"]["name"] == rung.encoder
-                and record["seed"] == seed and "checkpoint" in record["artifacts"]
-                and all(cfg.get(k) == v for k, v in expected.items())):
-            path = Path(record["_path"]).parent / record["artifacts"]["checkpoint"]
-            if path.is_dir():
-                return str(path)
-    return None
+    provider = manager.task("recognition")
+    overrides = [*rung.settings, *setup.overrides]
+    spec = run.plan(["recognition"], [rung.encoder], setup.data, seed, str(setup.results), overrides)[0]
+    named = {key.split(".", 1)[1]: json.loads(value) for key, _, value in (s.partition("=") for s in overrides)
+             if key.startswith("recognition.")}
+    checksum = dataset_for(manager, setup.data)[0].open(dict(spec.config["data"])).identity()["checksum"]
+    found = find_trained_checkpoint(str(setup.results), provider.name, rung.encoder, checksum,
+                                    spec.config["encoder"], spec.config["data"], named, seed,
+                                    {k: provider.defaults.get(k) for k in provider.distinct_settings})
+    return None if found is None else str(found)
 
 
 def _checkpoint(rung: Rung, setup: Setup, seed: int) -> str:
