@@ -34,6 +34,8 @@ EXAMPLES = """examples:
   bench perf list                           the targets and what each measures
   bench perf sli -- --threads 1             one target, its own options after --
   bench perf --json                         every target, one JSON object
+  bench perf --record results/perf/cpu-2core.json
+                                            every target, the figures kept with the machine and commit
 """
 
 
@@ -44,6 +46,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("target", nargs="?", default="all", help="a target name, 'all' (default) or 'list'")
     parser.add_argument("args", nargs="*", help="options passed to the target (after --)")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object")
+    parser.add_argument("--record", metavar="FILE",
+                        help="also write the figures to FILE (JSON) with the command, date, machine, commit, "
+                             "torch, wall seconds and peak memory; implies --json")
     parser.set_defaults(func=run)
 
 
@@ -59,6 +64,8 @@ def run(args) -> int:
     if args.target != "all" and args.target not in targets:
         raise unknown_name("perf target", args.target, [*targets, "all", "list"])
     names = list(targets) if args.target == "all" else [args.target]
+    started = time.perf_counter()
+    args.json = args.json or bool(args.record)
     status = 0
     figures = {}
     for name in names:
@@ -76,8 +83,50 @@ def run(args) -> int:
         sys.stdout.flush()
         status = max(status, _run_target(name, main, args.args))
     if args.json:
-        print(json.dumps(figures, indent=2))
+        print(json.dumps(figures, indent=2, default=float))
+    if args.record:
+        _record(Path(args.record), figures, time.perf_counter() - started)
     return status
+
+
+def _record(path: Path, figures: dict[str, Any], wall_s: float) -> None:
+    """``bench perf --record``: the figures with what says where they were measured (atomically)."""
+    import datetime
+    import platform
+    import resource
+    import subprocess
+
+    import torch
+
+    from benchmark.records import atomic_write_text
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    rss = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    machine = (f"{os.cpu_count()}-core {platform.machine()} ({_cpu_model()}), "
+               f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+               f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")
+    atomic_write_text(path, json.dumps({
+        "command": "bench perf " + " ".join(sys.argv[sys.argv.index("perf") + 1:] if "perf" in sys.argv else []),
+        "date": datetime.date.today().isoformat(), "machine": machine, "commit": commit,
+        "torch": torch.__version__, "wall_s": round(wall_s, 1), "peak_rss_mb": round(rss / 1024),
+        "figures": figures}, indent=2, default=float) + "\n")
+    print(f"bench perf: figures written to {path}", file=sys.stderr)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
 
 
 def _run_target(name: str, main, argv: list[str]) -> int:
