@@ -234,14 +234,12 @@ class Compiled:
     no inductor, a failure at the first call: the call is then run eagerly). The first calls of a
     compiled module take minutes on CPU (they compile), so time it after a warm-up."""
 
-    def __init__(self, module, enabled: bool = True):
+    def __init__(self, module):
         import shutil
 
         import torch
 
         self.module, self.how, self._compiled = module, "eager", None
-        if not enabled:
-            return
         if not any(shutil.which(cc) for cc in ("cc", "gcc", "clang", "g++")):
             self.how = "eager (torch.compile needs a C++ compiler on CPU: none found)"
             return

@@ -80,6 +80,7 @@ def test_a_training_step_records_the_backward_products(model):
 def test_timings_are_positive_and_consistent(workers):
     sequences = [[Product(1, 64, 32, 16, "linear"), Product(3, 8, 16, 8, "attention")] * 3,
                  [Product(1, 32, 32, 32, "lstm")] * 2]
+    before = torch.get_num_threads()
     t = time_products(sequences, threads=1, workers=workers, repeats=2)
     assert t["products"] == 8 and t["shapes"] == 3
     assert t["alone_s"] > 0 and t["back_to_back_s"] > 0 and t["seconds"] == max(t["alone_s"], t["back_to_back_s"])
@@ -87,7 +88,7 @@ def test_timings_are_positive_and_consistent(workers):
     if workers == 1:
         assert sum(t["by_source"].values()) == pytest.approx(t["alone_s"])
     assert t["gflop"] == pytest.approx(sum(p.flops for s in sequences for p in s) / 1e9)
-    assert torch.get_num_threads() >= 1
+    assert torch.get_num_threads() == before  # the caller's threads restored
     total = combined(t, t, 4)
     assert total["alone_s"] == pytest.approx(5 * t["alone_s"]) and total["seconds"] >= total["alone_s"]
 

@@ -174,8 +174,7 @@ def registered_controls() -> dict[str, dict[str, str]]:
     ``{curve name: the control's label}``."""
     from benchmark.plugins import get_manager
 
-    return {name: dict(cls.curve_controls) for name, cls in get_manager().tasks.items()
-            if getattr(cls, "curve_controls", None)}
+    return {name: dict(cls.curve_controls) for name, cls in get_manager().tasks.items() if cls.curve_controls}
 
 
 def absent(records: dict[str, dict[str, Any]], declared: dict[str, tuple[str, dict[str, str]]]) -> list[dict]:

@@ -48,7 +48,7 @@ def _eval_plan(sketches, batch_size: int, batches: int) -> list[np.ndarray]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)][:batches + 1]
 
 
-def _train_step(forward, module, optimizer, batch) -> None:
+def _train_step(forward, optimizer, batch) -> None:
     loss = torch.nn.functional.cross_entropy(forward(batch), batch.labels)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -62,7 +62,7 @@ def _train_rate(module, sketches, labels, plan, fused: bool | None = None, forwa
     seen, elapsed = 0, 0.0
     for i, idx in enumerate(plan):
         started = time.perf_counter()
-        _train_step(forward, module, optimizer, collate([sketches[j] for j in idx], labels[idx], idx))
+        _train_step(forward, optimizer, collate([sketches[j] for j in idx], labels[idx], idx))
         if i:  # the first batch warms up
             elapsed += time.perf_counter() - started
             seen += len(idx)
@@ -116,7 +116,7 @@ def profiles(module, sketches, labels, plans: dict[str, list[np.ndarray]], rows:
         batches = [collate([sketches[j] for j in idx], labels[idx], idx) for idx in plan[1:]]
         module.train(mode == "train")
         if mode == "train":
-            out[mode] = top_operators(lambda: [_train_step(module, module, optimizer, b) for b in batches], rows)
+            out[mode] = top_operators(lambda: [_train_step(module, optimizer, b) for b in batches], rows)
         else:
             with torch.no_grad():
                 out[mode] = top_operators(lambda: [module(b) for b in batches], rows)

@@ -116,13 +116,17 @@ def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketch
             batch = collate([sketches[i]], labels[i:i + 1], [i])
             invert_published(module, batch, start_locations(batch, "randn", 0.1, seed), int(labels[i]), protocol)
 
-    def batched(module, protocol: Protocol, workers: int) -> None:
-        order = np.argsort(strokes, kind="stable")  # as ctx.eval_batches orders a shard
+    def sorted_batches():
+        """``(batch, start)`` of the sample in batches sorted by stroke count (as ctx.eval_batches orders a shard)."""
+        order = np.argsort(strokes, kind="stable")
         for lo in range(0, len(order), batch_size):
             rows = order[lo:lo + batch_size]
             batch = collate([sketches[i] for i in rows], labels[rows], rows)
-            invert_many(module, batch, start_locations(batch, "randn", 0.1, seed), batch.labels, protocol,
-                        workers=workers)
+            yield batch, start_locations(batch, "randn", 0.1, seed)
+
+    def batched(module, protocol: Protocol, workers: int) -> None:
+        for batch, start in sorted_batches():
+            invert_many(module, batch, start, batch.labels, protocol, workers=workers)
 
     default_model, compat_model = model(False), model(True)
     warm = collate(sketches[:2], labels[:2], [0, 1])  # first calls pay one-off kernel set-up costs
@@ -147,11 +151,7 @@ def measure(batched_sketches: int = 400, single_sketches: int = 6, compat_sketch
 
     gflops = matmul_gflops(threads)
     limit = gflops * 1e9 / (sli_step_flops(sketches) / len(sketches) * steps)
-    batches = []
-    for lo in range(0, len(sketches), batch_size):
-        rows_ = np.argsort(strokes, kind="stable")[lo:lo + batch_size]
-        batch = collate([sketches[i] for i in rows_], labels[rows_], rows_)
-        batches.append((batch, start_locations(batch, "randn", 0.1, seed)))
+    batches = list(sorted_batches())
     own = own_shape_limit(default_model, batches, steps, threads)
     extra = {}
     if profile:
