@@ -288,7 +288,8 @@ def test_aggregate_fidelity_on_known_cases():
         for key in ("chamfer_before", "chamfer_after", "p_target_before", "p_target_after", "steps_to_correct",
                     "aligned_error_before", "aligned_error_after", "strokes_recovered", "control_strokes_recovered"):
             g[key] = np.zeros(n)
-        for key in ("local_by_sigma", "control_local_by_sigma", "margin_by_sigma", "control_margin_by_sigma"):
+        for key in ("local_by_sigma", "control_local_by_sigma", "margin_by_sigma", "control_margin_by_sigma",
+                    "preference_by_sigma", "control_preference_by_sigma"):
             g[key] = np.zeros((n, 2))
         g["fidelity"] = np.array([sm.fidelity(b, a) for b, a in zip(before, after)])  # as the inversion gives
         g["aligned_fidelity"] = np.full(n, np.nan)
@@ -520,6 +521,36 @@ def test_local_fidelity_is_one_for_the_known_answer_zero_when_blind_and_minus_on
     assert np.allclose(reversed_[multi], -1.0)
     blind = local_alignment(_BlindToLayout(), zeros, [0.05, 0.2], seed=0, objective=objective)
     assert np.array_equal(blind[multi], np.zeros_like(blind[multi]))
+
+
+def test_layout_preference_is_one_for_the_known_answer_zero_when_blind_and_minus_one_when_reversed(batch):
+    from tasks.sli.local import layout_preference
+
+    zeros = batch.replace(labels=torch.zeros(batch.size, dtype=torch.long))
+    multi = batch.num_strokes.numpy() > 1
+    known = layout_preference(_ScoresItsLayout(), zeros, [0.05, 0.2], seed=0, draws=3)
+    assert known.shape == (batch.size, 2)
+    assert np.array_equal(known[multi], np.ones_like(known[multi])) and np.isnan(known[~multi]).all()
+    reversed_ = layout_preference(_ScoresItsLayout(), zeros.replace(labels=torch.ones(batch.size, dtype=torch.long)),
+                                  [0.05, 0.2], seed=0, draws=3)
+    assert np.array_equal(reversed_[multi], -np.ones_like(reversed_[multi]))
+    blind = layout_preference(_BlindToLayout(), zeros, [0.05, 0.2], seed=0, draws=3)
+    assert np.array_equal(blind[multi], np.zeros_like(blind[multi]))
+    # the draws are per sketch: a sub-batch scores its sketches as the whole batch does
+    part = layout_preference(_ScoresItsLayout(), zeros.select(torch.tensor([5, 2])), [0.05, 0.2], seed=0, draws=3)
+    assert np.array_equal(np.nan_to_num(part, nan=9), np.nan_to_num(known[[5, 2]], nan=9))
+
+
+def test_centred_noise_moves_the_layout_not_its_centroid(batch):
+    from tasks.sli.local import noisy_starts
+
+    moved = noisy_starts(batch, 0.2, seed=1, k=0, stream=6, centred=True).double()
+    real = batch.stroke_mask.unsqueeze(-1).double()
+    count = batch.num_strokes.double()[:, None]
+    centroid = lambda loc: (loc * real).sum(1) / count
+    assert torch.allclose(centroid(moved), centroid(batch.locations.double()), atol=1e-6)
+    multi = batch.num_strokes > 1
+    assert float((moved - batch.locations.double())[multi].abs().max()) > 0.05
 
 
 def test_local_noise_is_per_sketch_whatever_the_batch(batch):

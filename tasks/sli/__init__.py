@@ -78,22 +78,43 @@ class SLIRecovery(_SLITask):
     """Scramble every stroke's start location, then let the frozen classifier optimise the
     locations back toward the true class; measures how far the true layout is recovered.
 
-    Its headline is the **local fidelity** (:mod:`tasks.sli.local`), beside the paper's protocol
-    (``fidelity``, the scrambled start optimised for ``steps``). No SLI measure holds on the graded
-    validation ladder (``results/validation/VALIDATION.md``): every column says its verdict. Local
-    fidelity is headlined because it is the one that scores the random-weights control at zero and
-    the known answer at exactly 1, and ranks the stroke ViT rungs by reliance where reliance differs
-    most. Version 4 added the local measures and the strokes recovered."""
+    Its headline is the **layout preference** (:mod:`tasks.sli.local`): does the SLI objective
+    prefer the true layout to it moved by start noise, beside its random-weights control; then the
+    **local fidelity** (does the SLI step point back from there) and the paper's protocol
+    (``fidelity``, the scrambled start optimised for ``steps``), each with its control. Every column
+    says its verdict on the graded validation ladder (``results/validation/VALIDATION.md``); the
+    headline is the measure that holds there, if one does. Version 4 added the local measures and the
+    strokes recovered; version 5 the layout preference."""
 
     name = "sli_recovery"
     description = "Stroke location inversion: scrambled stroke start points optimised back toward the true class"
-    version = "4"
+    version = "5"
     order = 10
-    defaults = {**_COMMON, "init": "randn", "init_scale": 0.1, "local_sigmas": [0.05, 0.1, 0.2, 0.4]}
+    defaults = {**_COMMON, "init": "randn", "init_scale": 0.1, "local_sigmas": [0.05, 0.1, 0.2, 0.4],
+                "preference_draws": 4}
     curves: ClassVar[dict[str, str]] = {"sli_target_probability": "sli_recovery: mean true-class probability per step",
+                                        "sli_layout_preference": "sli_recovery: layout preference by start noise",
                                         "sli_local_fidelity": "sli_recovery: local fidelity by start noise"}
-    curve_controls: ClassVar[dict[str, str]] = {"sli_local_fidelity": "random-weights control"}
+    curve_controls: ClassVar[dict[str, str]] = {"sli_local_fidelity": "random-weights control",
+                                                "sli_layout_preference": "random-weights control"}
     metrics = {
+        "layout_preference": Metric(True, "layout preference: the true layout against it moved by centred start "
+                                          "noise of each size in local_sigmas (preference_draws moved layouts "
+                                          "each), +1 when the SLI objective (cross-entropy toward the true class) "
+                                          "is lower at the true layout, -1 when higher, 0 when equal; mean over "
+                                          "the draws, the noise sizes and the sketches with at least two strokes "
+                                          "(1: the true layout always preferred, 0: no preference, as a "
+                                          "classifier blind to layout)", "preference", label="layout preference",
+                                    headline=True, field="layout_preference", format="signed",
+                                    validation="fails"),
+        "control_layout_preference": Metric(True, "layout preference of the random-weights control (same sketches "
+                                                  "and moved layouts)", "preference",
+                                            label="control layout preference", headline=True,
+                                            field="control_layout_preference", format="signed",
+                                            control_of="layout_preference"),
+        "preference_skill": Metric(True, "layout preference minus the random-weights control's, per sketch",
+                                   "preference", label="preference skill vs random", field="preference_skill",
+                                   format="signed", validation="fails"),
         "local_fidelity": Metric(True, "local inversion fidelity: from the true layout moved by start noise of "
                                        "each size in local_sigmas, the cosine between the classifier's SLI step "
                                        "(minus the gradient of the cross-entropy toward the true class) and the "
@@ -107,7 +128,7 @@ class SLIRecovery(_SLITask):
                                          headline=True, field="control_local_alignment", format="signed",
                                          control_of="local_fidelity"),
         "local_skill": Metric(True, "local fidelity minus the random-weights control's, per sketch", "cosine",
-                              label="local skill vs random", headline=True, field="local_skill", format="signed",
+                              label="local skill vs random", field="local_skill", format="signed",
                               validation="fails"),
         "local_fidelity_margin": Metric(True, "local fidelity with the logit-margin objective (the label's logit "
                                               "minus the best other class's) in place of the cross-entropy: the "
@@ -193,6 +214,8 @@ class SLIRecovery(_SLITask):
             raise BenchError(f"{cls.name}.local_sigmas={sigmas!r}: give a non-empty list of start-noise sizes, "
                              f"e.g. [0.05,0.1,0.2,0.4]")
         config["local_sigmas"] = [float(check_number(f"{cls.name}.local_sigmas", s, above=0)) for s in sigmas]
+        config["preference_draws"] = check_number(f"{cls.name}.preference_draws", config["preference_draws"],
+                                                  whole=True, least=1)
 
     def run(self, ctx):
         from tasks.sli.run import run_recovery

@@ -18,6 +18,17 @@ A sketch's ``local_alignment`` is the mean of its cosines over the ``sigmas`` (o
 each); sketches with fewer than two strokes (nothing to recover once translation is removed) are
 NaN. Noise draws are seeded by ``(seed, index, stream, k)``, so they do not depend on batching or on
 the number of processes.
+
+**Layout preference** (:func:`layout_preference`) asks the zero-order question of the same
+objective: does the SLI objective prefer the true layout to the true layout moved by noise? Per
+noise size, ``draws`` moved layouts per sketch (the noise's mean over the sketch's strokes removed,
+so the layout changes and its centroid does not), each scored +1 when the cross-entropy toward the
+true class is higher there than at the true layout (the true layout preferred), -1 when lower, 0
+when equal. 1: the true layout is preferred to every moved one (the known answer); 0: no
+preference (a classifier blind to layout exactly; random weights in expectation). An exact
+optimiser of the objective lands where it prefers: where the classifier's objective does not
+prefer the true layout, no optimiser recovers it; where it does, the gradient path (local
+fidelity, the published protocol) says whether SGD gets there.
 """
 
 from __future__ import annotations
@@ -30,19 +41,26 @@ from benchmark.batch import StrokeBatch
 from benchmark.model import EncoderModule
 from tasks.sampling import per_sketch_normal
 
-#: Random stream of the noise draws (distinct from the task's other seeded streams).
-_STREAM = 5
+#: Random streams of the noise draws (distinct from the task's other seeded streams): the local
+#: fidelity starts and the layout-preference draws.
+_STREAM, _PREFERENCE_STREAM = 5, 6
 #: A sketch whose gradient (translation removed) is below this norm scores 0: the classifier's
 #: probability does not change with its locations.
 _FLAT = 1e-12
 
 
-def noisy_starts(batch: StrokeBatch, sigma: float, seed: int, k: int) -> torch.Tensor:
+def noisy_starts(batch: StrokeBatch, sigma: float, seed: int, k: int, stream: int = _STREAM,
+                 centred: bool = False) -> torch.Tensor:
     """``(B, S, 2)``: each real stroke's true start point plus normal noise of standard deviation
-    ``sigma``, drawn per sketch from a generator seeded by ``(seed, index, stream, k)``; padding zero."""
+    ``sigma``, drawn per sketch from a generator seeded by ``(seed, index, stream, k)``; padding zero.
+    ``centred``: the noise's mean over the sketch's real strokes removed (the layout moves, its
+    centroid stays)."""
     true = batch.locations.detach().cpu().numpy().astype(np.float64)
-    noise = per_sketch_normal(batch, lambda index: [seed, index, _STREAM, k], sigma)
-    real = np.arange(true.shape[1])[None, :] < batch.num_strokes.cpu().numpy()[:, None]
+    noise = per_sketch_normal(batch, lambda index: [seed, index, stream, k], sigma)
+    counts = batch.num_strokes.cpu().numpy()
+    real = np.arange(true.shape[1])[None, :] < counts[:, None]
+    if centred:
+        noise -= (noise.sum(1, keepdims=True) / np.maximum(counts, 1)[:, None, None]) * real[..., None]
     out = np.zeros_like(true)
     out[real] = true[real] + noise[real]
     return torch.from_numpy(out).to(batch.locations.device, batch.locations.dtype)
@@ -89,3 +107,26 @@ def local_alignment(model: EncoderModule, batch: StrokeBatch, sigmas, seed: int,
     """``(B, len(sigmas))``: :func:`step_cosines` at one noisy start per noise size (see the module)."""
     return np.stack([step_cosines(model, batch, noisy_starts(batch, float(s), seed, k), objective)
                      for k, s in enumerate(sigmas)], axis=1)
+
+
+def layout_preference(model: EncoderModule, batch: StrokeBatch, sigmas, seed: int, draws: int) -> np.ndarray:
+    """``(B, len(sigmas))``: per noise size, the mean over ``draws`` moved layouts (centred noise,
+    :func:`noisy_starts` with draw ``k = i * draws + d`` of the preference stream) of the sign of
+    the SLI objective's (cross-entropy toward the label) increase from the true layout to the moved
+    one (see the module); NaN for sketches with fewer than two strokes."""
+    with torch.no_grad():
+        prepared = model.prepare_sli(batch)
+
+        def losses(locations: torch.Tensor) -> torch.Tensor:
+            logits = model.forward_sli(prepared, locations).float()
+            return F.cross_entropy(logits, batch.labels, reduction="none").double()
+
+        at_true = losses(batch.locations)
+        out = np.zeros((batch.size, len(sigmas)))
+        for i, sigma in enumerate(sigmas):
+            for d in range(draws):
+                moved = noisy_starts(batch, float(sigma), seed, i * draws + d, _PREFERENCE_STREAM, centred=True)
+                out[:, i] += torch.sign(losses(moved) - at_true).cpu().numpy()
+    out /= draws
+    out[batch.num_strokes.cpu().numpy() < 2] = np.nan
+    return out

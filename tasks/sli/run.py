@@ -25,7 +25,7 @@ from benchmark.records import atomic_write_text
 from tasks.sampling import select_sketches, start_locations
 from tasks.sli import metrics as sm
 from tasks.sli.inversion import Inversion, Protocol, invert_many, random_other_classes
-from tasks.sli.local import local_alignment
+from tasks.sli.local import layout_preference, local_alignment
 from tasks.sli.pictures import SketchPicture, target_probability_curve, thumbnail_strip, write_gallery
 from tasks.sli.protocol import CANVAS_EDGE
 
@@ -34,7 +34,9 @@ GALLERY = "gallery"
 #: control, with the SLI objective (cross-entropy) and with the logit-margin objective.
 _LOCAL, _CONTROL_LOCAL = "local_by_sigma", "control_local_by_sigma"
 _MARGIN, _CONTROL_MARGIN = "margin_by_sigma", "control_margin_by_sigma"
-_LOCAL_COLUMNS = (_LOCAL, _CONTROL_LOCAL, _MARGIN, _CONTROL_MARGIN)
+#: Per-sketch ``(sketches, len(local_sigmas))`` layout preferences of the classifier and of its control.
+_PREFERENCE, _CONTROL_PREFERENCE = "preference_by_sigma", "control_preference_by_sigma"
+_LOCAL_COLUMNS = (_LOCAL, _CONTROL_LOCAL, _MARGIN, _CONTROL_MARGIN, _PREFERENCE, _CONTROL_PREFERENCE)
 #: The report's thumbnail strip of the run (a few pictured sketches, before and after) and the per-step
 #: target probability column behind the record curve ``sli_target_probability``.
 THUMBNAILS, _CURVE = "thumbnails.svg", "p_target_curve"
@@ -184,6 +186,8 @@ def _invert_batch(ctx, plan: _Plan, model, control, batch, transfer: bool
         for key, net, objective in ((_LOCAL, model, "cross_entropy"), (_CONTROL_LOCAL, control, "cross_entropy"),
                                     (_MARGIN, model, "margin"), (_CONTROL_MARGIN, control, "margin")):
             columns[key] = local_alignment(net, batch, cfg["local_sigmas"], ctx.seed, objective)
+        for key, net in ((_PREFERENCE, model), (_CONTROL_PREFERENCE, control)):
+            columns[key] = layout_preference(net, batch, cfg["local_sigmas"], ctx.seed, cfg["preference_draws"])
     pictures = []
     for r, b in enumerate(np.flatnonzero(record)):
         n = len(shapes[b])
@@ -234,6 +238,9 @@ def _run(ctx, transfer: bool) -> TaskResult:
         extra["curves"]["sli_local_fidelity"] = local_fidelity_curve(
             gathered[_LOCAL], cfg["local_sigmas"], ctx.seed, f"{ctx.spec.task}: local fidelity by start noise",
             gathered[_CONTROL_LOCAL])
+        extra["curves"]["sli_layout_preference"] = layout_preference_curve(
+            gathered[_PREFERENCE], cfg["local_sigmas"], ctx.seed, f"{ctx.spec.task}: layout preference by start noise",
+            gathered[_CONTROL_PREFERENCE])
     return TaskResult(metrics=metrics, artifacts={"gallery": f"{GALLERY}/index.html", "thumbnails": THUMBNAILS},
                       extra=extra)
 
@@ -271,6 +278,10 @@ def per_sketch_rows(g: dict[str, np.ndarray], categories: list[str], transfer: b
                        local_alignment_by_sigma=[_finite(v) for v in g[_LOCAL][i]],
                        local_margin_alignment=_nanmean(g[_MARGIN][i]),
                        control_local_margin_alignment=_nanmean(g[_CONTROL_MARGIN][i]))
+            preference, control_preference = _nanmean(g[_PREFERENCE][i]), _nanmean(g[_CONTROL_PREFERENCE][i])
+            row.update(layout_preference=preference, control_layout_preference=control_preference,
+                       preference_skill=None if preference is None else preference - control_preference,
+                       layout_preference_by_sigma=[_finite(v) for v in g[_PREFERENCE][i]])
             for errors, fidelity, skill in (("location_error", "fidelity", "skill"),
                                             ("aligned_error", "aligned_fidelity", "aligned_skill")):
                 something = math.isfinite(float(g[fidelity][i]))
@@ -296,9 +307,27 @@ def _finite(x) -> float | None:
 def local_fidelity_curve(cosines: np.ndarray, sigmas, seed: int, title: str,
                          control: np.ndarray | None = None) -> dict:
     """The record curve ``sli_local_fidelity``: per start-noise size the mean local-fidelity cosine
-    over the sketches that have one, with a seeded 95% bootstrap interval of the mean; with
-    ``control`` (the random-weights control's cosines, same shape) the same for the control as the
-    curve's ``control`` line (the report draws it beside the classifier's)."""
+    (see :func:`by_noise_curve`)."""
+    return by_noise_curve(cosines, sigmas, seed, title, control, "cosine of the SLI step with the way back",
+                          "From the true layout moved by noise of each size: does the classifier's SLI step point "
+                          "back? 1: straight back (the known answer); 0: chance.")
+
+
+def layout_preference_curve(preferences: np.ndarray, sigmas, seed: int, title: str,
+                            control: np.ndarray | None = None) -> dict:
+    """The record curve ``sli_layout_preference``: per start-noise size the mean layout preference
+    (see :func:`by_noise_curve`)."""
+    return by_noise_curve(preferences, sigmas, seed, title, control, "preference for the true layout",
+                          "The true layout against it moved by noise of each size: does the SLI objective prefer "
+                          "the true one? 1: always (the known answer); 0: no preference (blind to layout).")
+
+
+def by_noise_curve(values: np.ndarray, sigmas, seed: int, title: str, control: np.ndarray | None,
+                   y_label: str, caption: str) -> dict:
+    """A record curve over the start-noise sizes: per size the mean of ``values`` (``(sketches,
+    len(sigmas))``) over the sketches that have one, with a seeded 95% bootstrap interval of the
+    mean; with ``control`` (the random-weights control's values, same shape) the same for the
+    control as the curve's ``control`` line (the report draws it beside the classifier's)."""
     from benchmark.stats import mean
 
     def means(values: np.ndarray) -> dict[str, list[float]]:
@@ -307,10 +336,8 @@ def local_fidelity_curve(cosines: np.ndarray, sigmas, seed: int, title: str,
         return {"y": [v.value for v in stats], "lo": [v.value if v.ci_low is None else v.ci_low for v in stats],
                 "hi": [v.value if v.ci_high is None else v.ci_high for v in stats]}
 
-    out = {"x": [float(s) for s in sigmas], **means(cosines),
-           "x_label": "start noise σ (normalised units)", "y_label": "cosine of the SLI step with the way back",
-           "title": title, "caption": "From the true layout moved by noise of each size: does the classifier's "
-                                      "SLI step point back? 1: straight back (the known answer); 0: chance.",
+    out = {"x": [float(s) for s in sigmas], **means(values),
+           "x_label": "start noise σ (normalised units)", "y_label": y_label, "title": title, "caption": caption,
            "reference": {"x": [float(sigmas[0]), float(sigmas[-1])], "y": [0.0, 0.0], "label": "chance"}}
     if control is not None:
         out["control"] = {**means(control), "label": "random-weights control"}

@@ -74,6 +74,9 @@ CONTROL = Rung("random weights", "stroke_vit_tiny", "random", about="stroke ViT 
 #: The ladder's reference order: measured location reliance.
 RELIANCE = Measure("location reliance (scrambled)", "location_reliance", "reliance")
 MEASURES = (
+    Measure("SLI layout preference", "sli_recovery", "layout_preference", "published"),
+    Measure("SLI layout preference skill vs random weights", "sli_recovery", "preference_skill", "published",
+            ("known answer",)),
     Measure("SLI local fidelity", "sli_recovery", "local_fidelity", "published"),
     Measure("SLI local skill vs random weights", "sli_recovery", "local_skill", "published", ("known answer",)),
     Measure("SLI local fidelity, margin objective", "sli_recovery", "local_fidelity_margin", "published"),
