@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = """examples:
   bench perf list                           the targets and what each measures
   bench perf sli -- --threads 1             one target, its own options after --
+  bench perf --device cuda                  every target with its models on the GPU
   bench perf --json                         every target, one JSON object
   bench perf --record results/perf/cpu-2core.json
                                             every target, the figures kept with the machine and commit
@@ -46,6 +47,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("target", nargs="?", default="all", help="a target name, 'all' (default) or 'list'")
     parser.add_argument("args", nargs="*", help="options passed to the target (after --)")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object")
+    parser.add_argument("--device", type=perf_device, default=None,
+                        help="cpu or cuda[:N]: passed to every target (each also takes it after --)")
     parser.add_argument("--record", metavar="FILE",
                         help="also write the figures to FILE (JSON) with the command, date, machine, commit, "
                              "torch, wall seconds and peak memory; implies --json")
@@ -64,6 +67,8 @@ def run(args) -> int:
     if args.target != "all" and args.target not in targets:
         raise unknown_name("perf target", args.target, [*targets, "all", "list"])
     names = list(targets) if args.target == "all" else [args.target]
+    if args.device is not None:
+        args.args = [*args.args, "--device", str(args.device)]
     started = time.perf_counter()
     args.json = args.json or bool(args.record)
     status = 0
@@ -145,17 +150,66 @@ def _run_target(name: str, main, argv: list[str]) -> int:
 
 # -- the shared measuring pieces ---------------------------------------------------------------
 
-def matmul_gflops(threads: int, size: int = 1024, repeats: int = 10) -> float:
-    """Measured float32 matmul rate of this machine (GFLOP/s) with ``threads`` torch threads."""
+def perf_device(name: str):
+    """``--device NAME`` of a target (an ``argparse`` type): ``cpu`` or ``cuda[:N]`` as a
+    ``torch.device``; a device torch cannot use here is a one-line usage error saying why."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise argparse.ArgumentTypeError(f"{name!r} is no torch device: give cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise argparse.ArgumentTypeError(f"{name}: torch {torch.__version__} ({build}) sees no CUDA device on "
+                                             f"this machine; leave --device out to measure on the CPU")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{name}: this machine has {torch.cuda.device_count()} CUDA devices "
+                                             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    elif device.type != "cpu":
+        raise argparse.ArgumentTypeError(f"{name}: the targets measure on cpu or cuda only")
+    return device
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """A target's ``--device`` (default ``cpu``): where its models and batches run."""
+    parser.add_argument("--device", type=perf_device, default="cpu",
+                        help="cpu (default) or cuda[:N]: where the models and batches run (clocks are read "
+                             "after the device finished its queued work)")
+
+
+def device_name(device) -> str:
+    """What the figures were measured on: ``cpu`` or the CUDA card's name."""
+    import torch
+
+    return "cpu" if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})"
+
+
+def clock(device=None) -> float:
+    """``time.perf_counter()`` once ``device`` has finished the work queued on it (CUDA kernels
+    run asynchronously: a clock read without this times the launches, not the work)."""
+    if device is not None and device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def matmul_gflops(threads: int, size: int | None = None, repeats: int = 10, device=None) -> float:
+    """Measured float32 matmul rate (GFLOP/s) of this machine's CPU with ``threads`` torch threads
+    (a 1024-square product) or of ``device`` (a CUDA device: 8192-square)."""
     import torch
 
     torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    on_gpu = device is not None and device.type == "cuda"
+    size = size or (8192 if on_gpu else 1024)
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     a @ b
-    started = time.perf_counter()
+    started = clock(device)
     for _ in range(repeats):
         a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+    return 2 * size**3 * repeats / (clock(device) - started) / 1e9
 
 
 def counted_flops(work: Callable[[], Any]) -> int:
@@ -168,11 +222,12 @@ def counted_flops(work: Callable[[], Any]) -> int:
     return counter.get_total_flops()
 
 
-def timed(work: Callable[[], Any]) -> tuple[Any, float, float]:
-    """``(work(), wall seconds, CPU seconds of this process)``."""
-    wall, cpu = time.perf_counter(), time.process_time()
+def timed(work: Callable[[], Any], device=None) -> tuple[Any, float, float]:
+    """``(work(), wall seconds, CPU seconds of this process)``; with a CUDA ``device`` the wall
+    clock includes the work queued on it (:func:`clock`)."""
+    wall, cpu = clock(device), time.process_time()
     out = work()
-    return out, time.perf_counter() - wall, time.process_time() - cpu
+    return out, clock(device) - wall, time.process_time() - cpu
 
 
 def emit(figures: Any, as_json: bool, table: Callable[[Any], str]) -> None:
@@ -207,23 +262,31 @@ def real_sketches(source: Path | None = None) -> tuple[list[np.ndarray], np.ndar
     return [np.array(s) for s in sketches], np.concatenate(labels), str(source)
 
 
-def top_operators(work: Callable[[], Any], rows: int = 15) -> list[dict[str, Any]]:
-    """The ``rows`` operators with the most self CPU time while ``work()`` runs (torch.profiler):
-    ``[{"name", "self_ms", "calls", "share"}]``, ``share`` of the profiled self time."""
+def top_operators(work: Callable[[], Any], rows: int = 15, device=None) -> list[dict[str, Any]]:
+    """The ``rows`` operators with the most self time while ``work()`` runs (torch.profiler): CPU
+    time, or with a CUDA ``device`` the time of their kernels on it. ``[{"name", "self_ms",
+    "calls", "share", "clock"}]``, ``share`` of the profiled self time, ``clock`` ``cpu`` or ``cuda``."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    on_gpu = device is not None and device.type == "cuda"
+    with profile(activities=[ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if on_gpu else [])]) as prof:
         work()
-    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
-    total = sum(e.self_cpu_time_total for e in events) or 1.0
-    events.sort(key=lambda e: -e.self_cpu_time_total)
-    return [{"name": e.key, "self_ms": e.self_cpu_time_total / 1e3, "calls": e.count,
-             "share": e.self_cpu_time_total / total} for e in events[:rows]]
+        clock(device)
+
+    def self_us(event) -> float:
+        return event.self_device_time_total if on_gpu else event.self_cpu_time_total
+
+    events = [e for e in prof.key_averages() if self_us(e) > 0]
+    total = sum(self_us(e) for e in events) or 1.0
+    events.sort(key=lambda e: -self_us(e))
+    return [{"name": e.key, "self_ms": self_us(e) / 1e3, "calls": e.count, "share": self_us(e) / total,
+             "clock": "cuda" if on_gpu else "cpu"} for e in events[:rows]]
 
 
 def operators_table(title: str, ops: list[dict[str, Any]]) -> str:
     """:func:`top_operators` as printed lines."""
-    lines = [f"{title}: top operators by self CPU time", f"  {'share':>6} {'self ms':>9} {'calls':>7}  operator"]
+    where = "CUDA" if ops and ops[0].get("clock") == "cuda" else "CPU"
+    lines = [f"{title}: top operators by self {where} time", f"  {'share':>6} {'self ms':>9} {'calls':>7}  operator"]
     lines += [f"  {o['share']:>6.1%} {o['self_ms']:>9.1f} {o['calls']:>7}  {o['name']}" for o in ops]
     return "\n".join(lines)
 

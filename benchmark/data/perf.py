@@ -11,6 +11,8 @@ Prepare at scale (``--generated N``, default 1,000,000; ``--raw-generated M``, d
 (the sample's real drawings repeated under new key ids) and each size (N/4, N/2, N; one worker and
 every core) is prepared in a fresh process, reporting time, rate and peak resident memory of the
 main process and of each worker. ``--json`` prints every figure as one JSON object.
+``--device cuda``: every read batch is also copied to the GPU (the rate of batches ready there);
+preparing is CPU work whatever the device.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.batch import collate
-from benchmark.perf import REPO, default_source
+from benchmark.perf import REPO, add_device_option, clock, default_source, device_name
 
 
 def _prepare_rate(folder: Path, out: Path) -> tuple[float, int]:
@@ -47,19 +49,22 @@ def _write_per_sketch(path: Path, split) -> None:
             f.create_dataset(str(i), data=split.sketch(i))
 
 
-def _rate(read_batch, batches: list[np.ndarray], repeats: int) -> float:
-    """Best of ``repeats`` passes over ``batches``, in sketches per second."""
+def _rate(read_batch, batches: list[np.ndarray], repeats: int, device=None) -> float:
+    """Best of ``repeats`` passes over ``batches``, in sketches per second; each batch copied to
+    ``device`` when one is given (the clock read after the copies finished)."""
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock(device)
         for idx in batches:
-            read_batch(idx)
-        best = min(best, time.perf_counter() - start)
+            batch = read_batch(idx)
+            if device is not None:
+                batch.to(device)
+        best = min(best, clock(device) - start)
     return sum(len(b) for b in batches) / best
 
 
 def _read_rates(ours: Path, per_sketch: Path, batches: int, batch_size: int, repeats: int,
-                seed: int) -> dict[str, Any]:
+                seed: int, device=None) -> dict[str, Any]:
     import h5py
 
     from benchmark.data.h5store import open_h5
@@ -72,20 +77,25 @@ def _read_rates(ours: Path, per_sketch: Path, batches: int, batch_size: int, rep
     out: dict[str, Any] = {"split_sketches": len(split)}
     with h5py.File(per_sketch, "r") as f:
         out["read_per_sketch_datasets_per_s"] = _rate(
-            lambda idx: collate([f[str(i)][()] for i in idx], labels[idx], idx), order, repeats)
-    out["read_ragged_memmap_per_s"] = _rate(lambda idx: collate(lazy.get(idx), labels[idx], idx), order, repeats)
-    out["read_ragged_in_memory_per_s"] = _rate(lambda idx: collate(split.get(idx), labels[idx], idx), order, repeats)
+            lambda idx: collate([f[str(i)][()] for i in idx], labels[idx], idx), order, repeats, device)
+    out["read_ragged_memmap_per_s"] = _rate(lambda idx: collate(lazy.get(idx), labels[idx], idx), order, repeats,
+                                            device)
+    out["read_ragged_in_memory_per_s"] = _rate(lambda idx: collate(split.get(idx), labels[idx], idx), order,
+                                               repeats, device)
     cached = {int(i): split.sketch(i) for idx in order for i in idx}
     out["collate_only_per_s"] = _rate(
-        lambda idx: collate([cached[int(i)] for i in idx], labels[idx], idx), order, repeats)
+        lambda idx: collate([cached[int(i)] for i in idx], labels[idx], idx), order, repeats, device)
     return out
 
 
 def measure(source: Path | None = None, batches: int = 50, batch_size: int = 100, repeats: int = 3,
-            seed: int = 0) -> dict[str, Any]:
-    """The figures as a dict: prepare rates and random-access read rates (sketches/s)."""
+            seed: int = 0, device=None) -> dict[str, Any]:
+    """The figures as a dict: prepare rates and random-access read rates (sketches/s; with a CUDA
+    ``device`` each read batch copied there)."""
     source = source or default_source()
-    out: dict[str, Any] = {"batch_size": batch_size, "batches": batches, "repeats": repeats}
+    on_gpu = device is not None and device.type == "cuda"
+    out: dict[str, Any] = {"batch_size": batch_size, "batches": batches, "repeats": repeats,
+                           "device": device_name(device) if on_gpu else "cpu"}
     with tempfile.TemporaryDirectory(prefix="perf_data_") as tmp:
         ours = Path(tmp) / "ours.h5"
         if source is not None:
@@ -103,7 +113,8 @@ def measure(source: Path | None = None, batches: int = 50, batch_size: int = 100
             generate(ours, seed, DEFAULT_SIZES)
             out["generate_demo_per_s"] = len(CLASSES) * sum(DEFAULT_SIZES.values()) / (time.perf_counter() - start)
 
-        out.update(_read_rates(ours, Path(tmp) / "per_sketch.h5", batches, batch_size, repeats, seed))
+        out.update(_read_rates(ours, Path(tmp) / "per_sketch.h5", batches, batch_size, repeats, seed,
+                               device if on_gpu else None))
     out["speedup_memmap_vs_per_sketch"] = out["read_ragged_memmap_per_s"] / out["read_per_sketch_datasets_per_s"]
     return out
 
@@ -121,7 +132,8 @@ def format_table(figures: dict[str, Any]) -> str:
     width = max(len(r[0]) for r in rows)
     lines = [f"source: {figures['source']}" + (" (synthetic)" if figures["synthetic"] else ""),
              f"random batches of {figures['batch_size']} indices from a split of {figures['split_sketches']} "
-             f"sketches, through collate; {figures['batches']} batches, best of {figures['repeats']}",
+             f"sketches, through collate{'' if figures.get('device', 'cpu') == 'cpu' else ' and onto ' + figures['device']}"
+             f"; {figures['batches']} batches, best of {figures['repeats']}",
              f"{'what':<{width}}  sketches/s", f"{'-' * width}  ----------"]
     lines += [f"{label:<{width}}  {value:>10,.0f}" for label, value in rows]
     lines.append(f"speed-up, memory-mapped ragged vs one dataset per sketch: "
@@ -271,9 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-generated", type=int, default=40_000, metavar="M",
                         help="drawings of the generated raw set (0: skip)")
     parser.add_argument("--workers", type=int, help="prepare workers at scale (default: every core)")
+    add_device_option(parser)
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
-    figures = measure(args.source, args.batches, args.batch_size)
+    figures = measure(args.source, args.batches, args.batch_size, device=args.device)
     source = args.source or default_source()
     if source is not None and (args.generated or args.raw_generated):
         figures["scale"] = measure_scale(args.generated, args.raw_generated, args.workers, source)

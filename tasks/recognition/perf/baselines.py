@@ -1,4 +1,4 @@
-"""Throughput of the baseline encoders on synthetic sketches (CPU, 2 threads by default).
+"""Throughput of the baseline encoders on synthetic sketches (CPU, 2 threads by default; ``--device cuda``: the GPU).
 
 ``bench perf baselines`` prints sketches per second for training (forward, cross
 entropy, backward), evaluation (forward without gradients, eval mode) and one stroke location
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import Any
 
 import numpy as np
+
+from benchmark.perf import add_device_option, clock, device_name
 
 
 def synthetic_sketches(n: int, rng: np.random.Generator, strokes: tuple[int, int] = (3, 7),
@@ -38,23 +39,23 @@ def synthetic_sketches(n: int, rng: np.random.Generator, strokes: tuple[int, int
     return out
 
 
-def _rate(fn, batch_size: int, repeats: int) -> float:
+def _rate(fn, batch_size: int, repeats: int, device=None) -> float:
     """Sketches per second of the fastest of ``repeats`` timed calls (after one warm-up call): the
     least disturbed by other work on a shared machine."""
     fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock(device)
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock(device) - start)
     return batch_size / min(times)
 
 
 def measure(batch_size: int = 100, num_classes: int = 345, repeats: int = 3, threads: int = 2,
-            seed: int = 0) -> dict[str, dict[str, Any]]:
+            seed: int = 0, device=None) -> dict[str, dict[str, Any]]:
     """``{name: {"params", "train", "eval", "sli"}}`` (best-of-``repeats`` rates in sketches/s) for
-    every baseline, and ``"rasterise_64"`` (``"eval"``: forward, ``"sli"``: forward and backward)
-    for the rasteriser alone."""
+    every baseline on ``device`` (default the CPU; the batch already there), and ``"rasterise_64"``
+    (``"eval"``: forward, ``"sli"``: forward and backward) for the rasteriser alone."""
     import torch
     import torch.nn.functional as F
 
@@ -62,9 +63,10 @@ def measure(batch_size: int = 100, num_classes: int = 345, repeats: int = 3, thr
     from encoders.baselines import ENCODERS
     from encoders.baselines.rasterise import render
 
+    device = device or torch.device("cpu")
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
-    batch = collate(synthetic_sketches(batch_size, rng), rng.integers(0, num_classes, batch_size))
+    batch = collate(synthetic_sketches(batch_size, rng), rng.integers(0, num_classes, batch_size)).to(device)
     results: dict[str, dict[str, Any]] = {}
 
     def raster_fwd():
@@ -75,11 +77,11 @@ def measure(batch_size: int = 100, num_classes: int = 345, repeats: int = 3, thr
         loc = batch.locations.clone().requires_grad_()
         render(batch, loc).sum().backward()
 
-    results["rasterise_64"] = {"params": None, "train": None, "eval": _rate(raster_fwd, batch_size, repeats),
-                               "sli": _rate(raster_bwd, batch_size, repeats)}
+    results["rasterise_64"] = {"params": None, "train": None, "eval": _rate(raster_fwd, batch_size, repeats, device),
+                               "sli": _rate(raster_bwd, batch_size, repeats, device)}
     for cls in ENCODERS:
         torch.manual_seed(seed)
-        model = cls.build(num_classes, dict(cls.defaults))
+        model = cls.build(num_classes, dict(cls.defaults)).to(device)
 
         def train():
             model.train()
@@ -98,29 +100,31 @@ def measure(batch_size: int = 100, num_classes: int = 345, repeats: int = 3, thr
             torch.autograd.grad(loss, loc)
 
         prepared = model.prepare_sli(batch)
-        results[cls.name] = {"params": model.num_parameters(), "train": _rate(train, batch_size, repeats),
-                             "eval": _rate(evaluate, batch_size, repeats),
-                             "sli": _rate(sli_step, batch_size, repeats)}
+        results[cls.name] = {"params": model.num_parameters(), "train": _rate(train, batch_size, repeats, device),
+                             "eval": _rate(evaluate, batch_size, repeats, device),
+                             "sli": _rate(sli_step, batch_size, repeats, device)}
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="bench perf baselines", description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--classes", type=int, default=345)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    add_device_option(parser)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    results = measure(args.batch_size, args.classes, args.repeats, args.threads)
+    results = measure(args.batch_size, args.classes, args.repeats, args.threads, device=args.device)
     if args.json:
-        print(json.dumps(results, indent=2, default=float))
+        print(json.dumps({"device": device_name(args.device), "encoders": results}, indent=2, default=float))
         return 0
 
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"baseline throughput, sketches/s (batch {args.batch_size}, {args.threads} threads, "
+    table = Table(title=f"baseline throughput, sketches/s (batch {args.batch_size}, {device_name(args.device)}, "
+                        f"{args.threads} threads, "
                         f"{args.classes} classes, synthetic sketches)")
     for col in ("encoder", "params", "train", "eval", "SLI step"):
         table.add_column(col, justify="left" if col == "encoder" else "right")

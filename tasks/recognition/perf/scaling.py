@@ -14,7 +14,6 @@ quote the ratios, not the absolute rates.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import torch
 
 from benchmark.batch import MAX_STROKES, collate, split_strokes
 from benchmark.optim import adamw
-from benchmark.perf import emit, matmul_gflops, real_sketches
+from benchmark.perf import add_device_option, clock, device_name, emit, matmul_gflops, real_sketches
 from encoders.stroke_vit.flops import model_flops
 
 STROKE_COUNTS = (1, 2, 4, 8, 16, 32, 64, 128, 196)
@@ -50,11 +49,13 @@ def sketches_with_strokes(sketches: list[np.ndarray], strokes: int, count: int, 
 
 
 def interleaved_rates(modules: dict[str, torch.nn.Module], sketches: list[np.ndarray], labels: np.ndarray,
-                      batch_size: int, batches: int) -> dict[str, dict[str, float]]:
+                      batch_size: int, batches: int, device: torch.device | None = None
+                      ) -> dict[str, dict[str, float]]:
     """Train and eval sketches/s of each module on the same ``batches + 1`` consecutive batches, the
     modules taking turns batch by batch (so a busy machine slows them alike); the first batch is
     untimed. Train: collate + forward + backward + AdamW step (:func:`benchmark.optim.adamw`;
-    the compat mode torch's default AdamW, as published); eval: collate + forward (no grad)."""
+    the compat mode torch's default AdamW, as published); eval: collate + forward (no grad); batches
+    copied to ``device`` inside the timed step."""
     # the compat mode keeps the published loop's optimiser (torch's default AdamW)
     optimizers = {m: adamw(module.parameters(), lr=3e-4, weight_decay=1e-4,
                            fused=False if m == "reference_compat" else None)
@@ -64,56 +65,59 @@ def interleaved_rates(modules: dict[str, torch.nn.Module], sketches: list[np.nda
     for i in range(batches + 1):
         idx = np.arange(i * batch_size, (i + 1) * batch_size)
         for mode, module in modules.items():
-            started = time.perf_counter()
+            started = clock(device)
             module.train()
-            batch = collate([sketches[j] for j in idx], labels[idx], idx)
+            batch = collate([sketches[j] for j in idx], labels[idx], idx).to(device)
             loss = torch.nn.functional.cross_entropy(module(batch), batch.labels)
             optimizers[mode].zero_grad(set_to_none=True)
             loss.backward()
             optimizers[mode].step()
-            trained = time.perf_counter()
+            trained = clock(device)
             module.eval()
             with torch.no_grad():
-                module(collate([sketches[j] for j in idx], labels[idx], idx))
+                module(collate([sketches[j] for j in idx], labels[idx], idx).to(device))
             if i:
                 spent[mode]["train"] += trained - started
-                spent[mode]["eval"] += time.perf_counter() - trained
+                spent[mode]["eval"] += clock(device) - trained
         seen += len(idx) if i else 0
     return {m: {k: seen / t for k, t in times.items()} for m, times in spent.items()}
 
 
 def measure(stroke_counts: tuple[int, ...] = STROKE_COUNTS, batch_size: int = 16, batches: int = 2,
-            threads: int = 2, source: Path | None = None) -> dict[str, Any]:
-    """Train/eval sketches/s of stroke_vit_tiny and its compat mode at each stroke count: one warm-up
-    batch, then ``batches`` timed batches of ``batch_size`` sketches per mode and count."""
+            threads: int = 2, source: Path | None = None, device: torch.device | None = None) -> dict[str, Any]:
+    """Train/eval sketches/s of stroke_vit_tiny and its compat mode at each stroke count on ``device``
+    (default the CPU): one warm-up batch, then ``batches`` timed batches of ``batch_size`` sketches
+    per mode and count."""
     from benchmark.plugins import get_manager
 
+    device = device or torch.device("cpu")
     real, _, where = real_sketches(source)
-    gflops = matmul_gflops(threads)
+    gflops = matmul_gflops(threads, device=device)
     torch.set_num_threads(threads)
     cls = get_manager().encoder("stroke_vit_tiny")
     modules = {}
     for mode, compat in MODES:
         torch.manual_seed(0)
-        modules[mode] = cls.build(30, {**cls.defaults, "reference_compat": compat})
+        modules[mode] = cls.build(30, {**cls.defaults, "reference_compat": compat}).to(device)
     rows = []
     for k in stroke_counts:
         n = batch_size * (batches + 1)
         sketches = sketches_with_strokes(real, k, n)
         labels = np.arange(n) % 30
         row: dict[str, Any] = {"strokes": k, "mean_points": float(np.mean([len(s) for s in sketches]))}
-        row.update(interleaved_rates(modules, sketches, labels, batch_size, batches))
+        row.update(interleaved_rates(modules, sketches, labels, batch_size, batches, device))
         row["limit"] = {kind: gflops * 1e9 / (model_flops(sketches, train=kind == "train") / n)
                         for kind in ("train", "eval")}
         rows.append(row)
     return {"source": where, "synthetic": "sketches of k real strokes drawn at random from the sample",
-            "batch_size": batch_size, "batches": batches, "threads": threads, "matmul_gflops": gflops,
+            "device": device_name(device), "batch_size": batch_size, "batches": batches, "threads": threads,
+            "matmul_gflops": gflops,
             "rows": rows}
 
 
 def format_table(fig: dict[str, Any]) -> str:
     lines = [f"stroke_vit_tiny against strokes per sketch (synthetic sketches of real strokes from "
-             f"{fig['source']}), batch {fig['batch_size']}, {fig['batches']} timed batches, {fig['threads']} threads; "
+             f"{fig['source']}), batch {fig['batch_size']}, {fig['batches']} timed batches, {fig.get('device', 'cpu')}, {fig['threads']} threads; "
              f"matmul {fig['matmul_gflops']:.1f} GFLOP/s",
              f"{'strokes':>7}{'points':>8} | {'train sk/s':>10}{'compat':>9}{'ratio':>7}{'limit':>8} | "
              f"{'eval sk/s':>10}{'compat':>9}{'ratio':>7}{'limit':>8}"]
@@ -135,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--batches", type=int, default=2, help="timed batches per mode and count")
     parser.add_argument("--threads", type=int, default=2)
+    add_device_option(parser)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     try:
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                          "integers") from None
     if not all(1 <= k <= MAX_STROKES for k in counts):
         raise SystemExit(f"bench perf scaling: --strokes {args.strokes}: every count must be within 1..{MAX_STROKES}")
-    figures = measure(counts, args.batch_size, args.batches, args.threads)
+    figures = measure(counts, args.batch_size, args.batches, args.threads, device=args.device)
     emit(figures, args.json, format_table)
     return 0
 

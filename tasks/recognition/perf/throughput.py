@@ -11,13 +11,15 @@ matmul rate, and the *own-shape* limit: every product the timed batches perform 
 point step, attention and MLP at the batches' token counts, head, forward and backward) timed at
 its real shapes (:mod:`benchmark.matmul_limit`). ``--profile`` adds the top operators of a
 training and an evaluation pass; ``--compile`` times the default model through ``torch.compile``
-as well (minutes of compiling first, not timed).
+as well (minutes of compiling first, not timed). ``--device cuda``: models and batches on the GPU
+(the collate stays on the CPU, then the batch is copied over, inside the timed step), the large
+matmul limit the GPU's; the own-shape limit is measured on the CPU only (its recorder knows the
+CPU kernels: oneDNN's LSTM, CPU flash attention).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,8 @@ from benchmark.batch import collate
 from benchmark.distributed import epoch_batches
 from benchmark.optim import adamw
 from benchmark.matmul_limit import record_products, time_products
-from benchmark.perf import Compiled, emit, matmul_gflops, operators_table, real_sketches, top_operators
+from benchmark.perf import (Compiled, add_device_option, clock, device_name, emit, matmul_gflops, operators_table,
+                            real_sketches, top_operators)
 from encoders.stroke_vit.flops import model_flops
 
 #: The published implementation on this machine class (2 CPU cores), from the issue.
@@ -55,30 +58,34 @@ def _train_step(forward, optimizer, batch) -> None:
     optimizer.step()
 
 
-def _train_rate(module, sketches, labels, plan, fused: bool | None = None, forward=None) -> float:
+def _batch(sketches, labels, idx, device):
+    return collate([sketches[j] for j in idx], labels[idx], idx).to(device)
+
+
+def _train_rate(module, sketches, labels, plan, fused: bool | None = None, forward=None, device=None) -> float:
     forward = forward or module
     optimizer = adamw(module.parameters(), lr=3e-4, weight_decay=1e-4, fused=fused)
     module.train()
     seen, elapsed = 0, 0.0
     for i, idx in enumerate(plan):
-        started = time.perf_counter()
-        _train_step(forward, optimizer, collate([sketches[j] for j in idx], labels[idx], idx))
+        started = clock(device)
+        _train_step(forward, optimizer, _batch(sketches, labels, idx, device))
         if i:  # the first batch warms up
-            elapsed += time.perf_counter() - started
+            elapsed += clock(device) - started
             seen += len(idx)
     return seen / elapsed
 
 
 @torch.no_grad()
-def _eval_rate(module, sketches, labels, plan, forward=None) -> float:
+def _eval_rate(module, sketches, labels, plan, forward=None, device=None) -> float:
     forward = forward or module
     module.eval()
     seen, elapsed = 0, 0.0
     for i, idx in enumerate(plan):
-        started = time.perf_counter()
-        forward(collate([sketches[j] for j in idx], labels[idx], idx))
+        started = clock(device)
+        forward(_batch(sketches, labels, idx, device))
         if i:
-            elapsed += time.perf_counter() - started
+            elapsed += clock(device) - started
             seen += len(idx)
     return seen / elapsed
 
@@ -107,60 +114,66 @@ def own_shape_limits(module, sketches, labels, plans: dict[str, list[np.ndarray]
     return out
 
 
-def profiles(module, sketches, labels, plans: dict[str, list[np.ndarray]], rows: int = 15
+def profiles(module, sketches, labels, plans: dict[str, list[np.ndarray]], rows: int = 15, device=None
              ) -> dict[str, list[dict[str, Any]]]:
-    """torch.profiler's top operators (self CPU time) over the timed batches, per mode."""
+    """torch.profiler's top operators (self time on ``device``) over the timed batches, per mode."""
     optimizer = adamw(module.parameters(), lr=3e-4, weight_decay=1e-4)
     out = {}
     for mode, plan in plans.items():
-        batches = [collate([sketches[j] for j in idx], labels[idx], idx) for idx in plan[1:]]
+        batches = [_batch(sketches, labels, idx, device) for idx in plan[1:]]
         module.train(mode == "train")
         if mode == "train":
-            out[mode] = top_operators(lambda: [_train_step(module, optimizer, b) for b in batches], rows)
+            out[mode] = top_operators(lambda: [_train_step(module, optimizer, b) for b in batches], rows, device)
         else:
             with torch.no_grad():
-                out[mode] = top_operators(lambda: [module(b) for b in batches], rows)
+                out[mode] = top_operators(lambda: [module(b) for b in batches], rows, device)
     return out
 
 
 def measure(batch_size: int = 100, threads: int = 2, compat_batches: int = 2, source: Path | None = None,
-            profile: bool = False, compile: bool = False) -> dict[str, Any]:
-    """Train/eval sketches/s of stroke_vit_tiny (default and reference-compatible) on real sketches,
-    the default model's two limits, and with ``profile`` / ``compile`` its top operators and its
-    compiled rates."""
+            profile: bool = False, compile: bool = False, device: torch.device | None = None) -> dict[str, Any]:
+    """Train/eval sketches/s of stroke_vit_tiny (default and reference-compatible) on real sketches
+    on ``device`` (default the CPU), the default model's two limits (the own-shape one on the CPU
+    only), and with ``profile`` / ``compile`` its top operators and its compiled rates."""
     from benchmark.plugins import get_manager
 
+    device = device or torch.device("cpu")
     sketches, labels, where = real_sketches(source)
-    gflops = matmul_gflops(threads)
+    gflops = matmul_gflops(threads, device=device)
     torch.set_num_threads(threads)
     cls = get_manager().encoder("stroke_vit_tiny")
     full = len(sketches) // batch_size - 1
     rows, extra = {}, {}
     for mode, compat, n in (("tokens for real strokes", False, full), ("reference_compat", True, compat_batches)):
         torch.manual_seed(0)
-        module = cls.build(30, {**cls.defaults, "reference_compat": compat})
+        module = cls.build(30, {**cls.defaults, "reference_compat": compat}).to(device)
         plans = {"train": _train_plan(sketches, batch_size, n), "eval": _eval_plan(sketches, batch_size, n)}
         # the compat mode keeps the published loop's optimiser (torch's default AdamW)
-        rows[mode] = {"train": _train_rate(module, sketches, labels, plans["train"], fused=False if compat else None),
-                      "eval": _eval_rate(module, sketches, labels, plans["eval"])}
+        rows[mode] = {"train": _train_rate(module, sketches, labels, plans["train"], fused=False if compat else None,
+                                           device=device),
+                      "eval": _eval_rate(module, sketches, labels, plans["eval"], device=device)}
         if not compat:
-            extra["own_shape"] = own_shape_limits(module, sketches, labels, plans, threads)
+            if device.type == "cpu":
+                extra["own_shape"] = own_shape_limits(module, sketches, labels, plans, threads)
             if profile:
-                extra["profile"] = profiles(module, sketches, labels, plans)
+                extra["profile"] = profiles(module, sketches, labels, plans, device=device)
             if compile:
                 torch.manual_seed(0)
-                fresh = cls.build(30, cls.defaults)
+                fresh = cls.build(30, cls.defaults).to(device)
                 forward = Compiled(fresh)
                 # one pass over the plan compiles every shape met; the second is timed
-                _train_rate(fresh, sketches, labels, plans["train"], forward=forward)
-                _eval_rate(fresh, sketches, labels, plans["eval"], forward=forward)
+                _train_rate(fresh, sketches, labels, plans["train"], forward=forward, device=device)
+                _eval_rate(fresh, sketches, labels, plans["eval"], forward=forward, device=device)
                 extra["compiled"] = {"how": forward.how,
-                                     "train": _train_rate(fresh, sketches, labels, plans["train"], forward=forward),
-                                     "eval": _eval_rate(fresh, sketches, labels, plans["eval"], forward=forward)}
+                                     "train": _train_rate(fresh, sketches, labels, plans["train"], forward=forward,
+                                                          device=device),
+                                     "eval": _eval_rate(fresh, sketches, labels, plans["eval"], forward=forward,
+                                                        device=device)}
     optimiser = optimiser_step_ms(module)
     mean_flops = {k: model_flops(sketches, train=(k == "train")) / len(sketches) for k in ("train", "eval")}
     limit = {k: gflops * 1e9 / mean_flops[k] for k in mean_flops}
-    return {"source": where, "sketches": len(sketches), "batch_size": batch_size, "threads": threads,
+    return {"source": where, "device": device_name(device), "sketches": len(sketches), "batch_size": batch_size,
+            "threads": threads,
             "mean_strokes": float(np.mean([(s[:, 2] > 0.5).sum() for s in sketches])),
             "matmul_gflops": gflops, "rows": rows, "limit": limit, "reference": REFERENCE,
             "optimiser_step_ms": optimiser, **extra}
@@ -170,23 +183,24 @@ def optimiser_step_ms(module: torch.nn.Module, steps: int = 20) -> dict[str, flo
     """Milliseconds per AdamW step over ``module``'s parameters (fixed random gradients), torch's
     default implementation and the fused one :func:`benchmark.optim.adamw` picks, side by side."""
     generator = torch.Generator().manual_seed(0)
+    device = next(module.parameters()).device
     for p in module.parameters():
-        p.grad = torch.randn(p.shape, generator=generator)
+        p.grad = torch.randn(p.shape, generator=generator).to(device)
     times = {}
     for name, fused in (("default", False), ("fused", True)):
         optimizer = adamw(module.parameters(), lr=3e-4, weight_decay=1e-4, fused=fused)
         optimizer.step()  # creates the state
-        started = time.perf_counter()
+        started = clock(device)
         for _ in range(steps):
             optimizer.step()
-        times[name] = (time.perf_counter() - started) / steps * 1e3
+        times[name] = (clock(device) - started) / steps * 1e3
     module.zero_grad(set_to_none=True)
     return times
 
 
 def format_table(fig: dict[str, Any]) -> str:
     lines = [f"stroke_vit_tiny, {fig['sketches']} real sketches (30 categories, {fig['mean_strokes']:.1f} strokes "
-             f"on average), batch {fig['batch_size']}, {fig['threads']} threads; "
+             f"on average), batch {fig['batch_size']}, {fig.get('device', 'cpu')}, {fig['threads']} threads; "
              f"matmul {fig['matmul_gflops']:.1f} GFLOP/s",
              f"{'mode':<26}{'train sk/s':>12}{'x published':>13}{'eval sk/s':>12}{'x published':>13}"]
     for mode, r in fig["rows"].items():
@@ -197,12 +211,15 @@ def format_table(fig: dict[str, Any]) -> str:
     lines.append(f"{'FLOP limit (real tokens)':<26}{fig['limit']['train']:>12.1f}{'':>13}{fig['limit']['eval']:>12.1f}"
                  f"   -> reached {best['train'] / fig['limit']['train']:.0%} (train), "
                  f"{best['eval'] / fig['limit']['eval']:.0%} (eval)   [large matmul]")
-    own = fig["own_shape"]
-    lines.append(f"{'own-shape limit':<26}{own['train']['sketches_per_s']:>12.1f}{'':>13}"
-                 f"{own['eval']['sketches_per_s']:>12.1f}"
-                 f"   -> reached {best['train'] / own['train']['sketches_per_s']:.0%} (train), "
-                 f"{best['eval'] / own['eval']['sketches_per_s']:.0%} (eval)   [its products at their shapes]")
-    for mode in ("train", "eval"):
+    own = fig.get("own_shape")
+    if own is None:
+        lines.append("own-shape limit: measured on the CPU only (its recorder knows the CPU kernels)")
+    else:
+        lines.append(f"{'own-shape limit':<26}{own['train']['sketches_per_s']:>12.1f}{'':>13}"
+                     f"{own['eval']['sketches_per_s']:>12.1f}"
+                     f"   -> reached {best['train'] / own['train']['sketches_per_s']:.0%} (train), "
+                     f"{best['eval'] / own['eval']['sketches_per_s']:.0%} (eval)   [its products at their shapes]")
+    for mode in ("train", "eval") if own else ():
         o = own[mode]
         sources = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(o["by_source"].items()))
         lines.append(f"  {mode}: {o['products']} products ({o['shapes']} shapes, {o['gflop']:.1f} GFLOP): "
@@ -226,9 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="add the top operators of a training and an eval pass")
     parser.add_argument("--compile", action="store_true",
                         help="also time the default model through torch.compile (compiling takes minutes on CPU)")
+    add_device_option(parser)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    figures = measure(args.batch_size, args.threads, profile=args.profile, compile=args.compile)
+    figures = measure(args.batch_size, args.threads, profile=args.profile, compile=args.compile, device=args.device)
     emit(figures, args.json, format_table)
     return 0
 
