@@ -91,7 +91,7 @@ class SLIRecovery(_SLITask):
     version = "5"
     order = 10
     defaults = {**_COMMON, "init": "randn", "init_scale": 0.1, "local_sigmas": [0.05, 0.1, 0.2, 0.4],
-                "preference_draws": 4}
+                "preference_draws": 16}
     curves: ClassVar[dict[str, str]] = {"sli_target_probability": "sli_recovery: mean true-class probability per step",
                                         "sli_layout_preference": "sli_recovery: layout preference by start noise",
                                         "sli_local_fidelity": "sli_recovery: local fidelity by start noise"}
