@@ -93,9 +93,9 @@ def test_report_fits_1280_px_and_everything_loads(browser, report):
     svgs = browser.execute_script(
         "return Array.from(document.querySelectorAll('svg')).map(s => { const b = s.getBoundingClientRect();"
         " return [b.width, b.height, s.querySelectorAll('polyline').length]; })")
-    # three plots (SLI target probability per step for recovery and transfer, local fidelity by start
-    # noise with its chance line), a line per run
-    assert len(svgs) == 3 and all(w > 100 and h > 100 and lines >= 2 for w, h, lines in svgs), svgs
+    # four plots (SLI target probability per step for recovery and transfer; local fidelity and layout
+    # preference by start noise, each with its chance line), a line per run
+    assert len(svgs) == 4 and all(w > 100 and h > 100 and lines >= 2 for w, h, lines in svgs), svgs
     # no cell, header or table sticks out of the page
     wide = browser.execute_script(
         "return Array.from(document.querySelectorAll('table, th, td, img, svg, pre')).filter("

@@ -123,11 +123,11 @@ class SLIRecovery(_SLITask):
                                        "way back to the true layout, translation removed; mean over the noise "
                                        "sizes and the sketches with at least two strokes (1: straight back, 0: "
                                        "chance, as a classifier blind to layout)", "cosine",
-                                 label="local fidelity", headline=True, field="local_alignment", format="signed",
+                                 label="local fidelity", field="local_alignment", format="signed",
                                  validation="fails"),
         "control_local_fidelity": Metric(True, "local fidelity of the random-weights control (same sketches and "
                                                "noise draws)", "cosine", label="control local fidelity",
-                                         headline=True, field="control_local_alignment", format="signed",
+                                         field="control_local_alignment", format="signed",
                                          control_of="local_fidelity"),
         "local_skill": Metric(True, "local fidelity minus the random-weights control's, per sketch", "cosine",
                               label="local skill vs random", field="local_skill", format="signed",
