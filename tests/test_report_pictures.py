@@ -151,13 +151,13 @@ def test_plot_legends_name_the_preset_and_a_preset_has_its_own_dash(tmp_path):
 def _local_fidelity_records(control: bool) -> list[dict]:
     """Two sli_recovery runs (two encoders) carrying the ``sli_local_fidelity`` curve, with the
     random-weights control line or (records before it) without."""
-    from tasks.sli.run import local_fidelity_curve
+    from tasks.sli.run import by_noise_curve
 
     rng = np.random.default_rng(0)
     records = []
     for rid, encoder, shift in (("l1", "enc_a", 0.5), ("l2", "enc_b", 0.2)):
         cosines, controls = rng.normal(shift, 0.2, (30, 4)), rng.normal(0.0, 0.2, (30, 4))
-        curve = local_fidelity_curve(cosines, [0.05, 0.1, 0.2, 0.4], 0, "sli_recovery: local fidelity by start noise",
+        curve = by_noise_curve("sli_local_fidelity", cosines, [0.05, 0.1, 0.2, 0.4], 0, "sli_recovery: local fidelity by start noise",
                                      controls if control else None)
         assert ("control" in curve) == control
         record = make_record(rid, {"local_fidelity": m(shift)}, task="sli_recovery", encoder=encoder, task_version="4")

@@ -524,20 +524,22 @@ def test_local_fidelity_is_one_for_the_known_answer_zero_when_blind_and_minus_on
 
 
 def test_layout_preference_is_one_for_the_known_answer_zero_when_blind_and_minus_one_when_reversed(batch):
-    from tasks.sli.local import layout_preference
+    from tasks.sli.local import layout_preference, moved_layouts
 
     zeros = batch.replace(labels=torch.zeros(batch.size, dtype=torch.long))
     multi = batch.num_strokes.numpy() > 1
-    known = layout_preference(_ScoresItsLayout(), zeros, [0.05, 0.2], seed=0, draws=3)
+    moved = moved_layouts(batch, [0.05, 0.2], seed=0, draws=3)
+    known = layout_preference(_ScoresItsLayout(), zeros, moved)
     assert known.shape == (batch.size, 2)
     assert np.array_equal(known[multi], np.ones_like(known[multi])) and np.isnan(known[~multi]).all()
     reversed_ = layout_preference(_ScoresItsLayout(), zeros.replace(labels=torch.ones(batch.size, dtype=torch.long)),
-                                  [0.05, 0.2], seed=0, draws=3)
+                                  moved)
     assert np.array_equal(reversed_[multi], -np.ones_like(reversed_[multi]))
-    blind = layout_preference(_BlindToLayout(), zeros, [0.05, 0.2], seed=0, draws=3)
+    blind = layout_preference(_BlindToLayout(), zeros, moved)
     assert np.array_equal(blind[multi], np.zeros_like(blind[multi]))
     # the draws are per sketch: a sub-batch scores its sketches as the whole batch does
-    part = layout_preference(_ScoresItsLayout(), zeros.select(torch.tensor([5, 2])), [0.05, 0.2], seed=0, draws=3)
+    part_batch = zeros.select(torch.tensor([5, 2]))
+    part = layout_preference(_ScoresItsLayout(), part_batch, moved_layouts(part_batch, [0.05, 0.2], seed=0, draws=3))
     assert np.array_equal(np.nan_to_num(part, nan=9), np.nan_to_num(known[[5, 2]], nan=9))
 
 

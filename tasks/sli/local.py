@@ -109,11 +109,17 @@ def local_alignment(model: EncoderModule, batch: StrokeBatch, sigmas, seed: int,
                      for k, s in enumerate(sigmas)], axis=1)
 
 
-def layout_preference(model: EncoderModule, batch: StrokeBatch, sigmas, seed: int, draws: int) -> np.ndarray:
-    """``(B, len(sigmas))``: per noise size, the mean over ``draws`` moved layouts (centred noise,
-    :func:`noisy_starts` with draw ``k = i * draws + d`` of the preference stream) of the sign of
-    the SLI objective's (cross-entropy toward the label) increase from the true layout to the moved
-    one (see the module); NaN for sketches with fewer than two strokes."""
+def moved_layouts(batch: StrokeBatch, sigmas, seed: int, draws: int) -> list[list[torch.Tensor]]:
+    """Per noise size, ``draws`` moved layouts of the batch: :func:`noisy_starts` with centred noise,
+    draw ``k = i * draws + d`` of the preference stream (drawn once, scored by every classifier)."""
+    return [[noisy_starts(batch, float(sigma), seed, i * draws + d, _PREFERENCE_STREAM, centred=True)
+             for d in range(draws)] for i, sigma in enumerate(sigmas)]
+
+
+def layout_preference(model: EncoderModule, batch: StrokeBatch, moved: list[list[torch.Tensor]]) -> np.ndarray:
+    """``(B, len(moved))``: per noise size, the mean over its moved layouts (:func:`moved_layouts`)
+    of the sign of the SLI objective's (cross-entropy toward the label) increase from the true
+    layout to the moved one (see the module); NaN for sketches with fewer than two strokes."""
     with torch.no_grad():
         prepared = model.prepare_sli(batch)
 
@@ -122,11 +128,7 @@ def layout_preference(model: EncoderModule, batch: StrokeBatch, sigmas, seed: in
             return F.cross_entropy(logits, batch.labels, reduction="none").double()
 
         at_true = losses(batch.locations)
-        out = np.zeros((batch.size, len(sigmas)))
-        for i, sigma in enumerate(sigmas):
-            for d in range(draws):
-                moved = noisy_starts(batch, float(sigma), seed, i * draws + d, _PREFERENCE_STREAM, centred=True)
-                out[:, i] += torch.sign(losses(moved) - at_true).cpu().numpy()
-    out /= draws
+        out = np.stack([np.mean([torch.sign(losses(layout) - at_true).cpu().numpy() for layout in draws], axis=0)
+                        for draws in moved], axis=1)
     out[batch.num_strokes.cpu().numpy() < 2] = np.nan
     return out

@@ -25,7 +25,7 @@ from benchmark.records import atomic_write_text
 from tasks.sampling import select_sketches, start_locations
 from tasks.sli import metrics as sm
 from tasks.sli.inversion import Inversion, Protocol, invert_many, random_other_classes
-from tasks.sli.local import layout_preference, local_alignment
+from tasks.sli.local import layout_preference, local_alignment, moved_layouts
 from tasks.sli.pictures import SketchPicture, target_probability_curve, thumbnail_strip, write_gallery
 from tasks.sli.protocol import CANVAS_EDGE
 
@@ -186,8 +186,9 @@ def _invert_batch(ctx, plan: _Plan, model, control, batch, transfer: bool
         for key, net, objective in ((_LOCAL, model, "cross_entropy"), (_CONTROL_LOCAL, control, "cross_entropy"),
                                     (_MARGIN, model, "margin"), (_CONTROL_MARGIN, control, "margin")):
             columns[key] = local_alignment(net, batch, cfg["local_sigmas"], ctx.seed, objective)
+        moved = moved_layouts(batch, cfg["local_sigmas"], ctx.seed, cfg["preference_draws"])
         for key, net in ((_PREFERENCE, model), (_CONTROL_PREFERENCE, control)):
-            columns[key] = layout_preference(net, batch, cfg["local_sigmas"], ctx.seed, cfg["preference_draws"])
+            columns[key] = layout_preference(net, batch, moved)
     pictures = []
     for r, b in enumerate(np.flatnonzero(record)):
         n = len(shapes[b])
@@ -235,12 +236,11 @@ def _run(ctx, transfer: bool) -> TaskResult:
         extra["target"] = None if plan.fixed_target is None else ctx.data.categories[plan.fixed_target]
     else:
         extra["one_stroke_sketches"] = int((gathered["num_strokes"] == 1).sum())
-        extra["curves"]["sli_local_fidelity"] = local_fidelity_curve(
-            gathered[_LOCAL], cfg["local_sigmas"], ctx.seed, f"{ctx.spec.task}: local fidelity by start noise",
-            gathered[_CONTROL_LOCAL])
-        extra["curves"]["sli_layout_preference"] = layout_preference_curve(
-            gathered[_PREFERENCE], cfg["local_sigmas"], ctx.seed, f"{ctx.spec.task}: layout preference by start noise",
-            gathered[_CONTROL_PREFERENCE])
+        for name, values, control_values in (("sli_local_fidelity", _LOCAL, _CONTROL_LOCAL),
+                                             ("sli_layout_preference", _PREFERENCE, _CONTROL_PREFERENCE)):
+            extra["curves"][name] = by_noise_curve(name, gathered[values], cfg["local_sigmas"], ctx.seed,
+                                                   f"{ctx.spec.task}: {BY_NOISE[name][0]} by start noise",
+                                                   gathered[control_values])
     return TaskResult(metrics=metrics, artifacts={"gallery": f"{GALLERY}/index.html", "thumbnails": THUMBNAILS},
                       extra=extra)
 
@@ -304,30 +304,24 @@ def _finite(x) -> float | None:
     return float(x) if math.isfinite(float(x)) else None
 
 
-def local_fidelity_curve(cosines: np.ndarray, sigmas, seed: int, title: str,
-                         control: np.ndarray | None = None) -> dict:
-    """The record curve ``sli_local_fidelity``: per start-noise size the mean local-fidelity cosine
-    (see :func:`by_noise_curve`)."""
-    return by_noise_curve(cosines, sigmas, seed, title, control, "cosine of the SLI step with the way back",
-                          "From the true layout moved by noise of each size: does the classifier's SLI step point "
-                          "back? 1: straight back (the known answer); 0: chance.")
+#: The record curves over the start-noise sizes: name -> (what, y label, caption).
+BY_NOISE = {
+    "sli_local_fidelity": ("local fidelity", "cosine of the SLI step with the way back",
+                           "From the true layout moved by noise of each size: does the classifier's SLI step point "
+                           "back? 1: straight back (the known answer); 0: chance."),
+    "sli_layout_preference": ("layout preference", "preference for the true layout",
+                              "The true layout against it moved by noise of each size: does the SLI objective prefer "
+                              "the true one? 1: always (the known answer); 0: no preference (blind to layout)."),
+}
 
 
-def layout_preference_curve(preferences: np.ndarray, sigmas, seed: int, title: str,
-                            control: np.ndarray | None = None) -> dict:
-    """The record curve ``sli_layout_preference``: per start-noise size the mean layout preference
-    (see :func:`by_noise_curve`)."""
-    return by_noise_curve(preferences, sigmas, seed, title, control, "preference for the true layout",
-                          "The true layout against it moved by noise of each size: does the SLI objective prefer "
-                          "the true one? 1: always (the known answer); 0: no preference (blind to layout).")
-
-
-def by_noise_curve(values: np.ndarray, sigmas, seed: int, title: str, control: np.ndarray | None,
-                   y_label: str, caption: str) -> dict:
-    """A record curve over the start-noise sizes: per size the mean of ``values`` (``(sketches,
-    len(sigmas))``) over the sketches that have one, with a seeded 95% bootstrap interval of the
-    mean; with ``control`` (the random-weights control's values, same shape) the same for the
-    control as the curve's ``control`` line (the report draws it beside the classifier's)."""
+def by_noise_curve(name: str, values: np.ndarray, sigmas, seed: int, title: str,
+                   control: np.ndarray | None = None) -> dict:
+    """The record curve ``name`` (one of :data:`BY_NOISE`): per start-noise size the mean of
+    ``values`` (``(sketches, len(sigmas))``) over the sketches that have one, with a seeded 95%
+    bootstrap interval of the mean; with ``control`` (the random-weights control's values, same
+    shape) the same for the control as the curve's ``control`` line (the report draws it beside the
+    classifier's)."""
     from benchmark.stats import mean
 
     def means(values: np.ndarray) -> dict[str, list[float]]:
@@ -337,7 +331,8 @@ def by_noise_curve(values: np.ndarray, sigmas, seed: int, title: str, control: n
                 "hi": [v.value if v.ci_high is None else v.ci_high for v in stats]}
 
     out = {"x": [float(s) for s in sigmas], **means(values),
-           "x_label": "start noise σ (normalised units)", "y_label": y_label, "title": title, "caption": caption,
+           "x_label": "start noise σ (normalised units)", "y_label": BY_NOISE[name][1], "title": title,
+           "caption": BY_NOISE[name][2],
            "reference": {"x": [float(sigmas[0]), float(sigmas[-1])], "y": [0.0, 0.0], "label": "chance"}}
     if control is not None:
         out["control"] = {**means(control), "label": "random-weights control"}

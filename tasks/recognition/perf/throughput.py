@@ -219,12 +219,12 @@ def format_table(fig: dict[str, Any]) -> str:
                      f"{own['eval']['sketches_per_s']:>12.1f}"
                      f"   -> reached {best['train'] / own['train']['sketches_per_s']:.0%} (train), "
                      f"{best['eval'] / own['eval']['sketches_per_s']:.0%} (eval)   [its products at their shapes]")
-    for mode in ("train", "eval") if own else ():
-        o = own[mode]
-        sources = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(o["by_source"].items()))
-        lines.append(f"  {mode}: {o['products']} products ({o['shapes']} shapes, {o['gflop']:.1f} GFLOP): "
-                     f"{o['alone_s']:.2f} s alone, {o['back_to_back_s']:.2f} s back to back "
-                     f"({o['gflop'] / o['seconds']:.0f} GFLOP/s); alone by source: {sources}")
+        for mode in ("train", "eval"):
+            o = own[mode]
+            sources = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(o["by_source"].items()))
+            lines.append(f"  {mode}: {o['products']} products ({o['shapes']} shapes, {o['gflop']:.1f} GFLOP): "
+                         f"{o['alone_s']:.2f} s alone, {o['back_to_back_s']:.2f} s back to back "
+                         f"({o['gflop'] / o['seconds']:.0f} GFLOP/s); alone by source: {sources}")
     if "compiled" in fig:
         c = fig["compiled"]
         lines.append(f"{'compiled':<26}{c['train']:>12.1f}{'':>13}{c['eval']:>12.1f}   {c['how']}")
