@@ -13,6 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY_PLUGIN = ROOT / "tests" / "plugins" / "tiny_data.py"
 
 
+def pytest_configure(config):
+    """One torch thread in each pytest-xdist worker: the workers share the cores, and two workers
+    each spinning two OpenMP threads on two cores make a 0.3 s test take 40 s."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT

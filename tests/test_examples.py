@@ -95,9 +95,25 @@ def workdir(tmp_path_factory, quickdraw_dir) -> Path:
     return folder
 
 
-def _check(command: str, workdir: Path, quickdraw_dir: Path) -> None:
+def _needs_a_missing_gpu(args: list[str]) -> bool:
+    """The command names ``--device cuda[:N]`` and torch sees no CUDA device here."""
+    import torch
+
+    named = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--device"]
+    named += [a.split("=", 1)[1] for a in args if a.startswith("--device=")]
+    return any(name.startswith("cuda") for name in named) and not torch.cuda.is_available()
+
+
+def _check(command: str, workdir: Path, quickdraw_dir: Path, capsys) -> None:
     command, launched = command.removesuffix(TORCHRUN), command.endswith(TORCHRUN)
     args = _words(command)
+    if _needs_a_missing_gpu(args):  # refused at parse time with the reason and what to do instead
+        with pytest.raises(SystemExit) as refused:
+            build_parser().parse_args(args)
+        said = capsys.readouterr().err
+        assert refused.value.code == 2 and "sees no CUDA device" in said and "leave --device out" in said, \
+            f"{command}\n{said}"
+        return
     build_parser().parse_args(args)  # flags and choices exist (argparse exits on an error)
     how = "parse" if launched else _how(args)
     if how == "parse":
@@ -128,20 +144,20 @@ def test_help_examples_are_classified_and_include_the_one_command_benchmark():
 
 
 @pytest.mark.parametrize("command", WITH_EXAMPLES, ids=lambda c: " ".join(c) or "bench")
-def test_every_help_example_works(command, workdir, quickdraw_dir):
-    _check("bench data prepare --source x --categories 30 --out qd30.h5", workdir, quickdraw_dir)  # the file they name
+def test_every_help_example_works(command, workdir, quickdraw_dir, capsys):
+    _check("bench data prepare --source x --categories 30 --out qd30.h5", workdir, quickdraw_dir, capsys)  # the file they name
     for example in help_examples(*command):
         assert _words(example)[:len(command)] == list(command) or not command, example
-        _check(example, workdir, quickdraw_dir)
+        _check(example, workdir, quickdraw_dir, capsys)
 
 
-def test_every_readme_command_works(workdir, quickdraw_dir):
+def test_every_readme_command_works(workdir, quickdraw_dir, capsys):
     commands = readme_commands()
     assert "bench run" in commands  # the README's first command is the one-command benchmark
     assert commands.index("bench run") == 0 or commands[0].startswith("bench run")
     assert any("--checkpoint WinKawaks/SketchXAI-Base-QuickDraw30" in c for c in commands)
     for command in commands:
-        _check(command, workdir, quickdraw_dir)
+        _check(command, workdir, quickdraw_dir, capsys)
 
 
 def test_bench_run_alone_is_the_whole_demo_benchmark_and_its_report(workdir):

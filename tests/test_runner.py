@@ -15,8 +15,10 @@ FAST = ["--task", "recognition", "--data", "tiny", "--encoder", "stroke_bag", "-
 
 
 def bench(*args, env=None):
-    """The CLI with the tiny dataset, the example encoder (by module name) and the hook logger."""
-    env = {"PYTHONPATH": f"{ROOT}:{EXAMPLE_DIR}", **(env or {})}
+    """The CLI with the tiny dataset, the example encoder (by module name) and the hook logger; one
+    torch thread a process (the default follows the idle cores, and float sums differ between thread
+    counts: a resumed run is compared bit for bit with an uninterrupted one)."""
+    env = {"PYTHONPATH": f"{ROOT}:{EXAMPLE_DIR}", "BENCH_THREADS": "1", **(env or {})}
     return run_bench("--plugin", str(TINY_PLUGIN), "--plugin", "bench_stroke_bag", "--plugin", LOGGER, *args, env=env)
 
 
