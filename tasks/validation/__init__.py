@@ -6,7 +6,7 @@ On the synthetic demo data, where the true layouts are known, every measure is r
 location reliance (:data:`~tasks.validation.ladder.RUNGS`):
 
 - ``known answer``: :mod:`tasks.validation.known_answer`, told the true layout, peaked exactly there;
-- ``noise 0`` ... ``noise 0.4``: stroke_vit_tiny trained with more and more start-point noise
+- ``noise 0`` ... ``noise 1.6``: stroke_vit_tiny trained with more and more start-point noise
   (``recognition.location_noise``), so there is less and less to learn from where strokes are;
 - ``raster CNN``: a location-reliant encoder of another design (no stroke tokens);
 - ``no location`` (location reliance only): the ``stroke_vit_tiny_no_location`` ablation, which

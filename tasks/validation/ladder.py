@@ -22,7 +22,7 @@ SPLIT = "valid"
 MIN_SPEARMAN = 0.9
 BOOTSTRAP = 1000
 #: Permutations of each paired test between rungs: the smallest p-value, 1/2001, stays significant
-#: after Holm over the 28 pairs of 8 rungs (28/2001 < 0.05).
+#: after Holm over the 45 pairs of the 10 SLI rungs (45/2001 < 0.05).
 PERMUTATIONS = 2000
 
 
@@ -63,7 +63,7 @@ def _noise(sigma: float) -> Rung:
 RUNGS = (
     Rung("known answer", "known_answer", "known_answer", about="told the true layout (known_answer)"),
     Rung("noise 0", "stroke_vit_tiny", "train", about="stroke ViT, default recipe, no noise"),
-    *(_noise(s) for s in (0.025, 0.05, 0.1, 0.2, 0.4)),
+    *(_noise(s) for s in (0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)),
     Rung("raster CNN", "raster_cnn", "train", about="raster CNN (outside design: no stroke tokens), default recipe"),
     Rung("no location", "stroke_vit_tiny_no_location", "train", sli=False,
          about="stroke ViT without location embedding (reliance only)"),
