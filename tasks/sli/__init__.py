@@ -80,13 +80,14 @@ class SLIRecovery(_SLITask):
 
     Its headline is the **layout preference skill** (:mod:`tasks.sli.local`): how much more than its
     random-weights control the SLI objective prefers the true layout to it moved by start noise (the
-    SLI measure closest to holding on the validation ladder: every pair of rungs separated down to
-    location reliance 0.3, the two lowest rungs, 0.19 and 0.05, not in one seed), with the preference
-    and its control; then the **local fidelity** (does the SLI step point back from there) and the
-    paper's protocol (``fidelity``, the scrambled start optimised for ``steps``), each with its
-    control. Every column says its verdict on the graded validation ladder
-    (``results/validation/VALIDATION.md``); the headline is the measure that holds there, if one does. Version 4 added the local measures and the
-    strokes recovered; version 5 the layout preference."""
+    SLI measure closest to holding on the validation ladder: order only, every pair of rungs
+    separated but the two lowest, reliance 0.19 and 0.05, in one seed), with the preference and its
+    control; then the **local fidelity** (does the SLI step point back from there) and the paper's
+    protocol (``fidelity``, the scrambled start optimised for ``steps``), each with its control.
+    Every column says its verdict on the graded validation ladder
+    (``results/validation/VALIDATION.md``); the headline is the measure that holds there, if one
+    does, else the one closest to holding. Version 4 added the local measures and the strokes
+    recovered; version 5 the layout preference."""
 
     name = "sli_recovery"
     description = "Stroke location inversion: scrambled stroke start points optimised back toward the true class"
